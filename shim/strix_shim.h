@@ -1,0 +1,160 @@
+/*
+ * strix_shim.h: a small C API over the parts of llama.cpp's `common` library that
+ * llama-cpp-2's public API does not reach. build.rs compiles strix_shim.cpp with `cc`
+ * against the llama.cpp bundled in llama-cpp-sys-2 and binds this header with bindgen.
+ *
+ * The header is self-contained C (only <stdint.h>, <stddef.h>, <stdbool.h>) so that the
+ * generated bindings carry no copy of llama.h; every llama.cpp type stays on the C++ side.
+ *
+ * Every function catches all C++ exceptions: a C++ exception unwinding into Rust is
+ * undefined behaviour. Errors come back as a STRIX_ERR_* code plus a message written
+ * into the caller's buffer (NUL-terminated, truncated to its capacity).
+ *
+ * Nothing here is thread safe: llama.cpp's memory measurement swaps the global llama
+ * logger while it runs. The Rust side serialises every call behind one mutex.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define STRIX_OK 0
+#define STRIX_ERR_INVALID_ARGUMENT 1
+#define STRIX_ERR_EXCEPTION 2
+
+/* Fixed string capacities of the output structs (including the NUL). */
+#define STRIX_NAME_CAP 128
+#define STRIX_PATTERN_CAP 128
+/* Capacity of strix_fit_result.tensor_split; llama_max_devices() is 16 in this llama.cpp. */
+#define STRIX_MAX_DEVICES 16
+
+/* The llama.cpp parameters that change how much memory a model + context needs.
+ * Values follow llama.cpp's own conventions (llama_model_params / llama_context_params). */
+struct strix_mem_params {
+    /* llama_model_params */
+    int32_t n_gpu_layers;  /* layers in device memory; negative = all (llama.cpp: -1) */
+    uint32_t n_cpu_moe;    /* keep the MoE expert weights of the first N layers in host
+                              memory, exactly as llama.cpp's `--n-cpu-moe N` */
+    bool use_mmap;         /* load_mode MMAP (true) or NONE (false) */
+    bool no_host;          /* bypass host buffer types so extra buffer types can be used */
+    bool use_extra_bufts;  /* allow extra buffer types (CPU weight repacking) */
+    int32_t main_gpu;      /* device used with split_mode NONE */
+    int32_t split_mode;    /* enum llama_split_mode: 0 none, 1 layer, 2 row */
+    /* llama_context_params */
+    uint32_t n_ctx;        /* 0 = the model's training context */
+    uint32_t n_batch;
+    uint32_t n_ubatch;
+    uint32_t n_seq_max;
+    int32_t type_k;        /* enum ggml_type id of the K cache */
+    int32_t type_v;        /* enum ggml_type id of the V cache */
+    int32_t flash_attn;    /* enum llama_flash_attn_type: -1 auto, 0 off, 1 on */
+    bool offload_kqv;      /* KV cache and KQV ops on the device */
+    bool swa_full;         /* full-size cache for sliding-window layers */
+    bool kv_unified;       /* one KV buffer shared by all sequences */
+};
+
+/* One device's projected memory, as common_get_device_memory_data reports it. */
+struct strix_device_mem {
+    char name[STRIX_NAME_CAP];        /* ggml_backend_dev_name, e.g. "Vulkan0"; "CPU" for the host */
+    char description[STRIX_NAME_CAP]; /* ggml_backend_dev_description */
+    bool is_host;                     /* the last entry: host (system) memory */
+    int64_t total;                    /* device memory as the backend reports it, bytes */
+    int64_t free;
+    uint64_t model;                   /* weights */
+    uint64_t context;                 /* KV cache / recurrent state */
+    uint64_t compute;                 /* compute (scheduler) buffers */
+};
+
+/* Hyperparameters llama.cpp reports while measuring. */
+struct strix_model_info {
+    uint32_t n_layer;     /* repeating layers; llama.cpp's n_gpu_layers ranges over 0..=n_layer+1
+                             (the +1 is the output layer) */
+    uint32_t n_ctx_train;
+    uint32_t n_expert;    /* 0 for dense models */
+};
+
+/* A tensor buffer-type override chosen by the fit. */
+struct strix_fit_override {
+    char pattern[STRIX_PATTERN_CAP]; /* regex over tensor names */
+    char buft[STRIX_NAME_CAP];       /* ggml_backend_buft_name, e.g. "CPU" */
+};
+
+struct strix_fit_result {
+    int32_t status;        /* enum common_params_fit_status: 0 success, 1 failure, 2 error */
+    int32_t n_gpu_layers;  /* after fitting */
+    uint32_t n_ctx;        /* after fitting */
+    size_t n_devices;      /* number of valid entries in tensor_split (llama_max_devices) */
+    float tensor_split[STRIX_MAX_DEVICES];
+};
+
+/*
+ * Why: llama.cpp's per-device memory projection (common_get_device_memory_data in
+ * common/fit.h) is a C++ function with std::vector / reference out-parameters; neither
+ * llama-cpp-sys-2's C bindings nor llama-cpp-2's safe API expose it (llama-cpp-2 only
+ * has fit_params and a print of an already allocated context's breakdown).
+ *
+ * Loads `model_path` with no_alloc (no weights read, nothing allocated), creates a
+ * context with `p`, and writes one entry per device the model uses followed by the
+ * host entry (is_host = true, always last). `n_out` receives the number of entries;
+ * if it exceeds `out_cap` only `out_cap` are written (call again with a larger buffer).
+ * `info` may be NULL.
+ */
+int32_t strix_device_memory(
+    const char * model_path,
+    const struct strix_mem_params * p,
+    struct strix_device_mem * out,
+    size_t out_cap,
+    size_t * n_out,
+    struct strix_model_info * info,
+    char * err,
+    size_t err_cap);
+
+/*
+ * Why: llama-cpp-sys-2 exposes common_fit_params as llama_rs_fit_params, but that
+ * wrapper lets C++ exceptions other than those common_fit_params catches itself escape
+ * into Rust, takes raw llama_model_params we would have to rebuild in Rust (including
+ * the --n-cpu-moe override strings), and leaves the chosen overrides as pointers into
+ * llama.cpp's static storage. This calls llama_rs_fit_params inside a catch-all with
+ * parameters built from `p` exactly like strix_device_memory and copies the result out.
+ *
+ * `margins` holds `n_margins` bytes to leave free per device (device order as in
+ * strix_device_memory; with no GPU, margins[0] applies to host memory); missing
+ * entries repeat the last one. `n_ctx_min` is the smallest context the fit may pick
+ * when p->n_ctx is 0. `log_level` is the ggml_log_level below which the fit's llama
+ * logs are demoted to debug. Overrides chosen by the fit go to `overrides` (`n_overrides`
+ * receives the full count, even beyond `overrides_cap`).
+ *
+ * The fit only changes what is still at llama.cpp's default: n_gpu_layers -1 and no
+ * tensor overrides (so n_cpu_moe must be 0 for it to place layers), n_ctx 0.
+ */
+int32_t strix_fit_params(
+    const char * model_path,
+    const struct strix_mem_params * p,
+    const uint64_t * margins,
+    size_t n_margins,
+    uint32_t n_ctx_min,
+    int32_t log_level,
+    struct strix_fit_result * out,
+    struct strix_fit_override * overrides,
+    size_t overrides_cap,
+    size_t * n_overrides,
+    char * err,
+    size_t err_cap);
+
+/*
+ * Why: llama.cpp's `common` library logs (the fit's trace, the memory breakdown table)
+ * through its own logger (common/log.h), which writes straight to stdout/stderr and is
+ * not reachable through llama_log_set/ggml_log_set nor through llama-cpp-2. This sets its
+ * verbosity threshold (common_log_set_verbosity_thold): -1 silences it, 3 is llama.cpp's
+ * default (info), 4 adds the fit's trace output, 5 debug.
+ */
+void strix_common_log_set_verbosity(int32_t verbosity);
+
+#ifdef __cplusplus
+}
+#endif

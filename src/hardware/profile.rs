@@ -1,0 +1,133 @@
+//! Hardware profiles: a [`Hardware`] saved as JSON, to describe a machine once and
+//! plan for it anywhere (`--hw-profile FILE`).
+
+use std::fs;
+use std::path::Path;
+
+use super::error::{HardwareError, ProfileError};
+use super::{Hardware, HardwareSource};
+
+impl Hardware {
+    /// Reads a profile and checks it is physically possible. The result's `source`
+    /// is the profile's path.
+    pub fn load_profile(path: &Path) -> Result<Hardware, HardwareError> {
+        let text = fs::read_to_string(path).map_err(|source| ProfileError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut hw: Hardware =
+            serde_json::from_str(&text).map_err(|source| ProfileError::Parse {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        hw.source = HardwareSource::Profile(path.to_path_buf());
+        hw.validate()?;
+        Ok(hw)
+    }
+
+    /// Writes this description as pretty JSON.
+    pub fn save_profile(&self, path: &Path) -> Result<(), ProfileError> {
+        let text = serde_json::to_string_pretty(self).map_err(|source| ProfileError::Encode {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        fs::write(path, text + "\n").map_err(|source| ProfileError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_through_a_file() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("box.json");
+        let hw = Hardware::preset("strix-halo-128-win")?;
+        hw.save_profile(&path)?;
+        let back = Hardware::load_profile(&path)?;
+        assert_eq!(back.source, HardwareSource::Profile(path.clone()));
+        assert_eq!(
+            Hardware {
+                source: hw.source.clone(),
+                ..back
+            },
+            hw
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn errors_name_the_file() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let missing = dir.path().join("nope.json");
+        let msg = Hardware::load_profile(&missing)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(msg.contains("nope.json"), "{msg}");
+
+        let bad = dir.path().join("bad.json");
+        fs::write(&bad, r#"{"os": "linux", "cpu": 3}"#)?;
+        let msg = Hardware::load_profile(&bad)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(msg.contains("bad.json") && msg.contains("line"), "{msg}");
+
+        let unwritable = dir.path().join("no/such/dir/x.json");
+        let hw = Hardware::preset("rtx-4090")?;
+        let msg = hw
+            .save_profile(&unwritable)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(msg.contains("x.json"), "{msg}");
+        Ok(())
+    }
+
+    #[test]
+    fn impossible_profiles_are_refused() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("big-carveout.json");
+        let mut hw = Hardware::preset("strix-halo-64")?;
+        hw.carveout_bytes = Some(hw.ram_total_bytes + 1);
+        hw.save_profile(&path)?;
+        let err = Hardware::load_profile(&path).err();
+        assert!(
+            matches!(
+                err,
+                Some(HardwareError::Invalid {
+                    field: "carveout",
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_minimal_hand_written_profile_loads() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("min.json");
+        fs::write(
+            &path,
+            r#"{"os":"linux","cpu":{"physical_cores":8,"logical_threads":16},
+               "ram_total_bytes":34359738368,"ram_available_bytes":30000000000,
+               "unified_memory":false,"cpu_bandwidth_bytes_per_s":60000000000,
+               "backends":[{"backend":"rocm","version":"7.2"}]}"#,
+        )?;
+        let hw = Hardware::load_profile(&path)?;
+        assert_eq!(hw.cpu.physical_cores, 8);
+        assert!(hw.gpus.is_empty());
+        assert_eq!(
+            hw.backends[0].version.map(|v| v.to_string()).as_deref(),
+            Some("7.2")
+        );
+        Ok(())
+    }
+}

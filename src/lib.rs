@@ -1,0 +1,14 @@
+//! strix-run: llama.cpp with an allocation planner for AMD Strix Halo and other
+//! unified-memory machines.
+//!
+//! Layers, each depending only on the ones before it:
+//! [`gguf`] (file format) → [`model`] (what a model needs) → [`hardware`] (what the
+//! machine offers) → [`planner`] (how to place the model) → `runtime` (llama.cpp,
+//! behind the `runtime` feature) → the `strix-run` binary.
+
+pub mod gguf;
+pub mod hardware;
+pub mod model;
+pub mod planner;
+#[cfg(feature = "runtime")]
+pub mod runtime;

@@ -1,0 +1,1 @@
+pub mod llama_gguf;
