@@ -1,6 +1,7 @@
 //! Planning and inspecting the seed's largest model, the sparse 4-shard
-//! Qwen3.5-397B-A17B: `cargo bench --no-default-features --bench plan`.
-//! Target (issue): planning under 50 ms median.
+//! Qwen3.5-397B-A17B, and llama.cpp's own `fit_params` on the same files:
+//! `cargo bench --bench plan` (without llama.cpp: `--no-default-features`).
+//! Target: planning under 50 ms median.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
@@ -35,9 +36,37 @@ fn bench(c: &mut Criterion) {
     });
 }
 
+/// llama.cpp's own fitting on the same 397B files: the peer the issue asks to compare
+/// against (`common_fit_params`, reached through the runtime's oracle).
+#[cfg(feature = "runtime")]
+fn bench_llama_fit(c: &mut Criterion) {
+    use strix_run::runtime::oracle::{llama_fit, FitOptions, LlamaMemoryRequest};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut req = SynthRequest::new("qwen3.5-397b-a17b", dir.path().join("qwen3.5-397b.gguf"));
+    req.sparse = true;
+    req.shards = 4;
+    let files = synth(&req).expect("synth").files;
+    let mut group = c.benchmark_group("llama.cpp");
+    group.sample_size(10);
+    group.bench_function("fit_params 397B (4 sparse shards)", |b| {
+        b.iter(|| {
+            llama_fit(
+                black_box(&files[0]),
+                &LlamaMemoryRequest::default(),
+                &FitOptions::default(),
+            )
+            .expect("fit")
+        })
+    });
+    group.finish();
+}
+
+#[cfg(not(feature = "runtime"))]
+fn bench_llama_fit(_: &mut Criterion) {}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20);
-    targets = bench
+    targets = bench, bench_llama_fit
 }
 criterion_main!(benches);

@@ -8,26 +8,12 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use strix_run::gguf::{
     read_file, GgmlType, GgufArray, GgufError, GgufValue, GgufWriter, Problem, TensorData,
     GGML_TYPE_COUNT,
 };
-use support::llama_gguf;
-
-fn gemma_path() -> PathBuf {
-    let path = std::env::var_os("STRIX_GEMMA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("models/gemma-3-270m-q4_k_m.gguf")
-        });
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/fetch-gemma (the README's test command does)",
-        path.display()
-    );
-    path
-}
+use support::{gemma_path, llama_gguf};
 
 fn silence_llama_log() {
     unsafe extern "C" fn quiet(_: u32, _: *const std::os::raw::c_char, _: *mut std::ffi::c_void) {}

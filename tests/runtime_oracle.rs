@@ -7,27 +7,17 @@
 
 #![cfg(feature = "runtime")]
 
+mod support;
+
+use support::gemma_path;
+
 use std::ffi::CString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use strix_run::gguf::GgmlType;
 use strix_run::runtime::oracle::{
     llama_fit, llama_memory_breakdown, FitOptions, FitStatus, LlamaMemoryBreakdown,
     LlamaMemoryRequest, OracleError,
 };
-
-fn gemma_path() -> PathBuf {
-    let path = std::env::var_os("STRIX_GEMMA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("models/gemma-3-270m-q4_k_m.gguf")
-        });
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/fetch-gemma (the README's test command does)",
-        path.display()
-    );
-    path
-}
 
 /// What the tests need from the GGUF, read by llama.cpp's GGUF reader.
 #[derive(Debug)]

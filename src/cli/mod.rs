@@ -2,6 +2,7 @@
 
 mod format;
 mod inspect;
+mod machine;
 mod plan;
 mod synth;
 

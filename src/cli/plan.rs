@@ -1,10 +1,9 @@
 //! `strix-run plan --model MODEL [hardware flags] [--ctx N] [--json]`.
 
 use super::format::{bytes, print_json};
-use anyhow::Context;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 use std::path::PathBuf;
-use strix_run::hardware::{resolve, Backend, DetectConfig, Hardware, HardwareOverrides};
+use strix_run::hardware::{Backend, Hardware, HardwareOverrides};
 use strix_run::model::ModelMeta;
 use strix_run::planner::emit::{args as emit_args, EmitTarget};
 use strix_run::planner::{DeviceBytes, KvType, Objective, Pinned, Plan, Planner, Request};
@@ -117,14 +116,33 @@ pub struct PlanArgs {
     /// Print the equivalent llama.cpp arguments instead of the plan.
     #[arg(long, value_enum)]
     pub emit: Option<EmitTarget>,
+    /// Which planner: strix-run's, or llama.cpp's own `fit_params` run on the same model
+    /// for a side-by-side comparison (needs the `runtime` feature; llama.cpp sees this
+    /// machine's devices, not a described one).
+    #[arg(long, value_enum, default_value_t = PlannerChoice::Strix)]
+    pub planner: PlannerChoice,
+}
+
+/// The planner to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlannerChoice {
+    /// strix-run's planner.
+    Strix,
+    /// llama.cpp's `common_fit_params`, next to strix-run's plan.
+    LlamaFit,
 }
 
 /// Runs `plan`.
 pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
     let model = ModelMeta::open(&args.model)?;
-    let hw =
-        resolve(&args.hardware, &DetectConfig::default()).context("describing the hardware")?;
-    let plan = Planner::plan(&model, &hw, &args.plan.request(&args.hardware))?;
+    let hw = super::machine::machine(&args.hardware)?;
+    let started = std::time::Instant::now();
+    let planned = Planner::plan(&model, &hw, &args.plan.request(&args.hardware));
+    let planned_in = started.elapsed();
+    if args.planner == PlannerChoice::LlamaFit {
+        return llama_fit::compare(&model, &planned, planned_in, args.json);
+    }
+    let plan = planned?;
     if let Some(target) = args.emit {
         let program = match target {
             EmitTarget::LlamaServer => "llama-server",
@@ -264,5 +282,91 @@ pub fn print_plan(model: &ModelMeta, hw: &Hardware, plan: &Plan) {
     }
     for a in &plan.advice {
         println!("advice: {a}");
+    }
+}
+
+/// `--planner llama-fit`: llama.cpp's own fitting on the same file, next to our plan.
+#[cfg(feature = "runtime")]
+mod llama_fit {
+    use super::print_json;
+    use std::time::{Duration, Instant};
+    use strix_run::model::ModelMeta;
+    use strix_run::planner::{Plan, PlanError};
+    use strix_run::runtime::oracle::{llama_fit, FitOptions, LlamaMemoryRequest};
+
+    pub fn compare(
+        model: &ModelMeta,
+        planned: &Result<Plan, PlanError>,
+        planned_in: Duration,
+        json: bool,
+    ) -> anyhow::Result<()> {
+        let req = LlamaMemoryRequest {
+            n_ctx: planned.as_ref().map_or(4096, |p| p.n_ctx),
+            ..LlamaMemoryRequest::default()
+        };
+        let started = Instant::now();
+        let fit = llama_fit(&model.path, &req, &FitOptions::default())?;
+        let fit_in = started.elapsed();
+        let plan = match planned {
+            Ok(plan) => plan,
+            Err(e) => {
+                println!("strix-run: {e} ({:.2} ms)", planned_in.as_secs_f64() * 1e3);
+                println!(
+                    "llama.cpp fit_params: {:?}, n_gpu_layers {}, n_ctx {} ({:.1} ms)",
+                    fit.status,
+                    fit.n_gpu_layers,
+                    fit.n_ctx,
+                    fit_in.as_secs_f64() * 1e3
+                );
+                return Ok(());
+            }
+        };
+        if json {
+            return print_json(&serde_json::json!({
+                "strix_run": {"n_gpu_layers": plan.n_gpu_layers, "n_cpu_moe": plan.n_cpu_moe,
+                              "n_ctx": plan.n_ctx, "backend": plan.backend, "seconds": planned_in.as_secs_f64()},
+                "llama_fit": {"status": fit.status, "n_gpu_layers": fit.n_gpu_layers, "n_ctx": fit.n_ctx,
+                              "overrides": fit.overrides, "seconds": fit_in.as_secs_f64()},
+            }));
+        }
+        println!("                 strix-run            llama.cpp fit_params");
+        println!(
+            "backend          {:<20} (devices of this machine)",
+            plan.backend.to_string()
+        );
+        println!(
+            "n_gpu_layers     {:<20} {}",
+            format!("{}/{}", plan.n_gpu_layers, plan.n_layer_offloadable),
+            fit.n_gpu_layers
+        );
+        println!(
+            "experts on CPU   {:<20} {} override(s)",
+            format!("{} blocks", plan.n_cpu_moe),
+            fit.overrides.len()
+        );
+        println!("n_ctx            {:<20} {}", plan.n_ctx, fit.n_ctx);
+        println!("status           {:<20} {:?}", "fits", fit.status);
+        println!(
+            "time             {:<20} {:.1} ms",
+            format!("{:.2} ms", planned_in.as_secs_f64() * 1e3),
+            fit_in.as_secs_f64() * 1e3
+        );
+        Ok(())
+    }
+}
+
+#[cfg(not(feature = "runtime"))]
+mod llama_fit {
+    use std::time::Duration;
+    use strix_run::model::ModelMeta;
+    use strix_run::planner::{Plan, PlanError};
+
+    pub fn compare(
+        _: &ModelMeta,
+        _: &Result<Plan, PlanError>,
+        _: Duration,
+        _: bool,
+    ) -> anyhow::Result<()> {
+        anyhow::bail!("--planner llama-fit needs llama.cpp: this strix-run was built without the `runtime` feature")
     }
 }

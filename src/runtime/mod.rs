@@ -12,6 +12,7 @@
 //! silenced unless `STRIX_LLAMA_COMMON_LOG` sets its verbosity (3 info, 4 the fit's
 //! trace, 5 debug), in which case it prints to stderr.
 
+pub mod devices;
 pub mod oracle;
 
 use llama_cpp_2::llama_backend::LlamaBackend;

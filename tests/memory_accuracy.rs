@@ -1,0 +1,115 @@
+//! The planner's memory model against llama.cpp's own dry run
+//! (`common_get_device_memory_data`: the model and context are created with
+//! `no_alloc`, so nothing is allocated and sparse files work).
+//!
+//! On this CPU-only machine everything lands on the host device, so this checks the
+//! weights, KV-cache and recurrent-state arithmetic for every layer type: Gemma 3
+//! (sliding window), dense Qwen3, Qwen3 MoE and the Qwen3.5 hybrid (recurrent
+//! blocks), at several contexts and KV types. Target: weights and context within 2%;
+//! compute buffers are printed next to llama.cpp's figure.
+
+#![cfg(feature = "runtime")]
+
+mod support;
+
+use std::path::Path;
+use strix_run::gguf::GgmlType;
+use strix_run::model::synth::{synth, SynthRequest};
+use strix_run::model::ModelMeta;
+use strix_run::planner::memory::{estimate, ContextShape, Placement};
+use strix_run::planner::KvType;
+use strix_run::runtime::oracle::{llama_memory_breakdown, FlashAttn, LlamaMemoryRequest};
+
+fn within(ours: u64, theirs: u64, tolerance: f64) -> bool {
+    let (a, b) = (ours as f64, theirs as f64);
+    (a - b).abs() <= tolerance * b.max(1.0)
+}
+
+fn check(path: &Path, label: &str) {
+    let meta = ModelMeta::open(path).expect("our summary");
+    for (n_ctx, kv) in [
+        (512, KvType::F16),
+        (4096, KvType::F16),
+        (16384, KvType::F16),
+        (4096, KvType::Q8_0),
+    ] {
+        let ctx = ContextShape {
+            n_ctx,
+            n_seq: 1,
+            n_batch: 2048,
+            n_ubatch: 512,
+            type_k: kv,
+            type_v: kv,
+            flash_attn: true,
+        };
+        let ours = estimate(
+            &meta,
+            Placement {
+                n_gpu_layers: 0,
+                n_cpu_moe: 0,
+            },
+            &ctx,
+            false,
+        );
+        let req = LlamaMemoryRequest {
+            n_gpu_layers: 0,
+            n_ctx,
+            type_k: GgmlType::from_name(kv.name()).expect("kv type"),
+            type_v: GgmlType::from_name(kv.name()).expect("kv type"),
+            flash_attn: FlashAttn::Enabled,
+            // Repacked CPU weights are not counted by llama.cpp's dry run; without
+            // repacking it counts every weight.
+            use_extra_bufts: false,
+            ..LlamaMemoryRequest::default()
+        };
+        let theirs = llama_memory_breakdown(path, &req).expect("llama.cpp dry run");
+        let host = theirs.host();
+        eprintln!(
+            "{label:18} ctx {n_ctx:6} {kv}: weights {} vs {}  context {} vs {}  compute {} vs {} (ours vs llama.cpp, bytes)",
+            ours.host.weights,
+            host.model,
+            ours.host.context(),
+            host.context,
+            ours.host.compute,
+            host.compute
+        );
+        assert!(
+            within(ours.host.weights, host.model, 0.02),
+            "{label}: weights {} vs {}",
+            ours.host.weights,
+            host.model
+        );
+        assert!(
+            within(ours.host.context(), host.context, 0.02),
+            "{label} ctx {n_ctx} {kv}: context {} vs {}",
+            ours.host.context(),
+            host.context
+        );
+        assert!(host.compute > 0 && ours.host.compute > 0);
+    }
+}
+
+#[test]
+fn gemma_3_270m_matches_llama_cpp_dry_run() {
+    check(&support::gemma_path(), "gemma-3-270m");
+}
+
+#[test]
+fn synthetic_presets_match_llama_cpp_dry_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Runnable presets with real weights, and the seed's shapes as sparse files
+    // (the dry run never reads tensor data).
+    for (preset, sparse) in [
+        ("micro-dense", false),
+        ("micro-moe", false),
+        ("micro-hybrid", false),
+        ("qwen3-8b", true),
+        ("qwen3-235b-a22b", true),
+        ("qwen3.5-397b-a17b", true),
+    ] {
+        let mut req = SynthRequest::new(preset, dir.path().join(format!("{preset}.gguf")));
+        req.sparse = sparse;
+        let files = synth(&req).expect("synth").files;
+        check(&files[0], preset);
+    }
+}
