@@ -127,6 +127,21 @@ fn micro_presets_run_in_llama_cpp_with_finite_logits() {
     }
 }
 
+/// The ~1B dense and ~3B-total MoE presets, which benchmarks will use, run too
+/// (0.6 GB and 1.8 GB of real random weights; a few seconds each).
+#[test]
+fn tiny_presets_run_in_llama_cpp_with_finite_logits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in ["tiny-dense-1b", "tiny-moe"] {
+        let p = find_preset(name).expect("preset");
+        let out = dir.path().join(format!("{name}.gguf"));
+        write(name, None, false, 1, &out);
+        let logits = run(&out, p.n_vocab as usize);
+        assert_useful_logits(name, &logits);
+        std::fs::remove_file(&out).expect("rm");
+    }
+}
+
 #[test]
 fn a_split_runnable_model_loads_from_its_first_shard() {
     let dir = tempfile::tempdir().expect("tempdir");

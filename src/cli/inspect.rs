@@ -92,14 +92,18 @@ fn print_summary(m: &ModelMeta) {
             m.n_block, m.n_layer_offloadable
         ),
     );
-    let mut attention = format!(
-        "{} heads, {} KV heads, head dim {}/{}, embedding {}, trained context {}",
-        m.n_head, m.n_head_kv, m.head_dim_k, m.head_dim_v, m.n_embd, m.n_ctx_train
+    row(
+        "attention",
+        format!(
+            "{} heads, {} KV heads, head dim {}/{}, embedding {}",
+            m.n_head, m.n_head_kv, m.head_dim_k, m.head_dim_v, m.n_embd
+        ),
     );
+    let mut context = format!("trained on {} tokens", m.n_ctx_train);
     for kind in [BlockKind::SlidingWindow, BlockKind::Recurrent] {
         let n = m.blocks.iter().filter(|b| b.kind == kind).count();
         if n > 0 {
-            attention.push_str(&format!(
+            context.push_str(&format!(
                 "; {n} of {} blocks {}",
                 m.n_block,
                 kind_name(kind)
@@ -107,9 +111,9 @@ fn print_summary(m: &ModelMeta) {
         }
     }
     if let Some(w) = m.sliding_window {
-        attention.push_str(&format!(" (window {w})"));
+        context.push_str(&format!(" (window {w})"));
     }
-    row("attention", attention);
+    row("context", context);
     if m.n_expert > 0 {
         row(
             "experts",

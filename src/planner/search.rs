@@ -339,7 +339,7 @@ fn best_placement(
     let n_block = model.n_block;
     let max_ngl = if gpu { n_block + 1 } else { 0 };
     let ngls: Vec<u32> = match req.pinned.n_gpu_layers {
-        Some(g) => vec![if gpu { g } else { 0 }],
+        Some(g) => vec![g],
         None => (0..=max_ngl).rev().collect(),
     };
     let mut best: Option<Candidate> = None;
@@ -412,6 +412,13 @@ pub(super) fn plan(model: &ModelMeta, hw: &Hardware, req: &Request) -> Result<Pl
     let mut best: Option<Candidate> = None;
     let mut misses: Vec<(Backend, String)> = Vec::new();
     for backend in candidate_backends(hw, req) {
+        if let (Backend::Cpu, Some(g @ 1..)) = (backend, req.pinned.n_gpu_layers) {
+            rejected.push(Rejected {
+                option: "backend cpu".into(),
+                reason: format!("--ngl {g} needs a GPU backend"),
+            });
+            continue;
+        }
         let pools = match hw.memory_pools_with(backend, &pool_config) {
             Ok(p) => p,
             Err(refused) => {

@@ -63,9 +63,11 @@ impl SpeedConstants {
     /// (6.1, 6.82), 61/61 on Linux Vulkan (17-19, taken as 18) and CPU-only (9.15).
     /// Every point is reproduced within 8%.
     ///
-    /// Not fitted (no data to separate them): `split_overhead_s` (2 ms per hand-over,
-    /// assumed), `cpu_saturation_threads` (8: the seed's 8 and 12 threads ran within
-    /// 1%). `cpu_efficiency` ends at its bound, 1.0 of the CPU's STREAM bandwidth:
+    /// Not fitted (no data to separate them): `split_overhead_s` (2 ms per CPU↔GPU hand-over,
+    /// assumed: no seed run used expert offload (`--n-cpu-moe`), which hands over twice
+    /// per block; at 2 ms the planner prefers the seed's own layer splits, at 0.5 ms it
+    /// would move experts instead; `strix-run bench` measures it) and
+    /// `cpu_saturation_threads` (8: the seed's 8 and 12 threads ran within 1%). `cpu_efficiency` ends at its bound, 1.0 of the CPU's STREAM bandwidth:
     /// the seed has no Linux CPU run of a k-quant model, so it is confounded with
     /// `windows_cpu_factor` (the Windows runs' CPU side was ~2.6x slower than the
     /// Linux CPU-only run). The prompt-speed constants come from

@@ -1,0 +1,203 @@
+//! The `strix-run` binary as a user meets it: exit codes, messages, JSON keys.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use std::path::PathBuf;
+
+fn strix() -> Command {
+    Command::cargo_bin("strix-run").expect("binary built")
+}
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let out = strix()
+        .args(args)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    serde_json::from_slice(&out).expect("valid JSON")
+}
+
+fn synth_sparse(dir: &std::path::Path, preset: &str, shards: u32) -> PathBuf {
+    let out = dir.join(format!("{preset}.gguf"));
+    strix()
+        .args([
+            "synth",
+            "--preset",
+            preset,
+            "--sparse",
+            "--shards",
+            &shards.to_string(),
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("sparse"));
+    if shards > 1 {
+        dir.join(format!("{preset}-00002-of-{shards:05}.gguf"))
+    } else {
+        out
+    }
+}
+
+#[test]
+fn inspect_json_has_the_documented_keys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shard = synth_sparse(dir.path(), "qwen3-235b-a22b", 2);
+    let v = json(&["inspect", "--json", shard.to_str().expect("utf-8")]);
+    for key in [
+        "arch",
+        "n_block",
+        "n_layer_offloadable",
+        "shards",
+        "tensor_bytes",
+        "file_bytes",
+        "params",
+        "n_expert",
+        "n_expert_used",
+        "blocks",
+        "tensor_types",
+    ] {
+        assert!(v.get(key).is_some(), "missing key {key}");
+    }
+    assert_eq!(v["arch"], "qwen3moe");
+    assert_eq!(v["n_block"], 94);
+    assert_eq!(v["n_layer_offloadable"], 95);
+    assert_eq!(v["shards"].as_array().map(Vec::len), Some(2));
+    assert_eq!(v["n_expert"], 128);
+    assert_eq!(v["n_expert_used"], 8);
+    let block = &v["blocks"][0];
+    assert!(block["index"].is_u64() && block["bytes"].is_u64() && block["expert_bytes"].is_u64());
+}
+
+#[test]
+fn truncated_model_fails_with_a_message_naming_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = synth_sparse(dir.path(), "micro-dense", 1);
+    let bytes = std::fs::read(&good).expect("read");
+    let bad = dir.path().join("cut.gguf");
+    std::fs::write(&bad, &bytes[..bytes.len() / 3]).expect("write");
+    strix()
+        .args(["inspect"])
+        .arg(&bad)
+        .assert()
+        .failure()
+        .code(1)
+        .stderr(
+            predicate::str::contains("cut.gguf").and(predicate::str::contains("download it again")),
+        );
+}
+
+#[test]
+fn missing_model_and_missing_shard_are_explained() {
+    strix()
+        .args(["inspect", "/nonexistent/model.gguf"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("/nonexistent/model.gguf"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let second = synth_sparse(dir.path(), "qwen3-235b-a22b", 2);
+    std::fs::remove_file(dir.path().join("qwen3-235b-a22b-00001-of-00002.gguf")).expect("remove");
+    strix()
+        .arg("inspect")
+        .arg(&second)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("shard 1 of 2").and(predicate::str::contains("missing")));
+}
+
+#[test]
+fn plan_json_and_emit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = synth_sparse(dir.path(), "qwen3-32b", 1);
+    let m = model.to_str().expect("utf-8");
+    let v = json(&["plan", "-m", m, "--hw", "strix-halo-128", "--json"]);
+    for key in [
+        "backend",
+        "n_gpu_layers",
+        "n_layer_offloadable",
+        "n_cpu_moe",
+        "n_threads",
+        "n_threads_batch",
+        "n_batch",
+        "n_ubatch",
+        "n_ctx",
+        "flash_attn",
+        "type_k",
+        "type_v",
+        "use_mmap",
+        "memory",
+        "predicted",
+        "binding_constraint",
+        "warnings",
+        "advice",
+    ] {
+        assert!(v.get(key).is_some(), "missing key {key}");
+    }
+    for key in [
+        "gpu_bytes",
+        "host_bytes",
+        "gpu_budget_bytes",
+        "host_budget_bytes",
+        "breakdown",
+    ] {
+        assert!(v["memory"].get(key).is_some(), "missing memory.{key}");
+    }
+    assert!(v["predicted"]["tg_tok_s"].as_f64().is_some_and(|t| t > 0.0));
+    assert_eq!(v["n_gpu_layers"], 65);
+    strix()
+        .args([
+            "plan",
+            "-m",
+            m,
+            "--hw",
+            "strix-halo-128",
+            "--emit",
+            "llama-server",
+        ])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::starts_with("llama-server -m ")
+                .and(predicate::str::contains("-ngl 65")),
+        );
+}
+
+#[test]
+fn impossible_pins_are_refused_with_the_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = synth_sparse(dir.path(), "qwen3-8b", 1);
+    let m = model.to_str().expect("utf-8");
+    strix()
+        .args(["plan", "-m", m, "--hw", "strix-halo-128", "--ngl", "80"])
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("--ngl 80").and(predicate::str::contains("37 offloadable")),
+        );
+    strix()
+        .args(["plan", "-m", m, "--hw", "strix-halo-128", "--threads", "64"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("32 hardware threads"));
+    strix()
+        .args([
+            "plan",
+            "-m",
+            m,
+            "--hw",
+            "strix-halo-128-win",
+            "--backend",
+            "vulkan",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("vulkan backend cannot be used"));
+    strix()
+        .args(["plan", "-m", m, "--hw", "no-such-machine"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("strix-halo-128"));
+}
