@@ -12,6 +12,7 @@
 #include <exception>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common.h"
@@ -20,6 +21,7 @@
 #include "llama.h"
 #include "log.h"
 #include "wrapper_common.h"  // llama-cpp-sys-2's llama_rs_fit_params
+#include "src/llama-ext.h"   // llama_get_memory_breakdown (staging C++ API)
 
 namespace {
 
@@ -242,4 +244,221 @@ extern "C" int32_t strix_fit_params(
 
 extern "C" void strix_common_log_set_verbosity(int32_t verbosity) {
     common_log_set_verbosity_thold(verbosity);
+}
+
+// ---------------------------------------------------------------------------------------
+// The runtime: a loaded model and context (src/runtime/actual.rs).
+// ---------------------------------------------------------------------------------------
+
+// Declared in llama.cpp's src/llama-model.h ("for internal test use"); declared here
+// rather than including that header, which pulls in most of llama.cpp's internals.
+const std::vector<std::pair<std::string, ggml_tensor *>> & llama_internal_get_tensor_map(const llama_model * model);
+
+extern "C" int32_t strix_context_memory(
+    const llama_context * ctx,
+    strix_buft_mem * out,
+    size_t out_cap,
+    size_t * n_out,
+    char * err,
+    size_t err_cap) {
+    copy_str(err, err_cap, "");
+    if (ctx == nullptr || n_out == nullptr || (out == nullptr && out_cap > 0)) {
+        copy_str(err, err_cap, "null argument");
+        return STRIX_ERR_INVALID_ARGUMENT;
+    }
+    *n_out = 0;
+    try {
+        const llama_model * model = llama_get_model(ctx);
+        const llama_memory_breakdown mb = llama_get_memory_breakdown(ctx);
+        const int32_t nd = model ? llama_model_n_devices(model) : 0;
+        size_t n = 0;
+        for (const auto & [buft, data] : mb) {
+            if (data.model == 0 && data.context == 0 && data.compute == 0) {
+                continue;
+            }
+            if (n < out_cap) {
+                strix_buft_mem & o = out[n];
+                std::memset(&o, 0, sizeof(o));
+                copy_str(o.buft, sizeof(o.buft), buft ? ggml_backend_buft_name(buft) : "");
+                ggml_backend_dev_t dev = buft ? ggml_backend_buft_get_device(buft) : nullptr;
+                copy_str(o.device, sizeof(o.device), dev ? ggml_backend_dev_name(dev) : "");
+                copy_str(o.description, sizeof(o.description), dev ? ggml_backend_dev_description(dev) : "");
+                o.is_host = buft != nullptr && ggml_backend_buft_is_host(buft);
+                o.is_cpu_device = dev != nullptr && ggml_backend_dev_type(dev) == GGML_BACKEND_DEVICE_TYPE_CPU;
+                o.model_device = -1;
+                for (int32_t i = 0; dev != nullptr && i < nd; ++i) {
+                    if (llama_model_get_device(model, i) == dev) {
+                        o.model_device = i;
+                        break;
+                    }
+                }
+                o.model = data.model;
+                o.context = data.context;
+                o.compute = data.compute;
+            }
+            ++n;
+        }
+        *n_out = n;
+        return STRIX_OK;
+    } catch (const std::exception & e) {
+        *n_out = 0;
+        copy_str(err, err_cap, e.what());
+        return STRIX_ERR_EXCEPTION;
+    } catch (...) {
+        *n_out = 0;
+        copy_str(err, err_cap, "unknown C++ exception");
+        return STRIX_ERR_EXCEPTION;
+    }
+}
+
+extern "C" int32_t strix_model_tensor_bufts(
+    const llama_model * model,
+    strix_tensor_buft * out,
+    size_t out_cap,
+    size_t * n_out,
+    char * err,
+    size_t err_cap) {
+    copy_str(err, err_cap, "");
+    if (model == nullptr || n_out == nullptr || (out == nullptr && out_cap > 0)) {
+        copy_str(err, err_cap, "null argument");
+        return STRIX_ERR_INVALID_ARGUMENT;
+    }
+    *n_out = 0;
+    try {
+        const auto & tensors = llama_internal_get_tensor_map(model);
+        for (size_t i = 0; i < tensors.size() && i < out_cap; ++i) {
+            const ggml_tensor * t = tensors[i].second;
+            strix_tensor_buft & o = out[i];
+            std::memset(&o, 0, sizeof(o));
+            copy_str(o.name, sizeof(o.name), tensors[i].first.c_str());
+            ggml_backend_buffer_type_t buft =
+                (t != nullptr && t->buffer != nullptr) ? ggml_backend_buffer_get_type(t->buffer) : nullptr;
+            copy_str(o.buft, sizeof(o.buft), buft ? ggml_backend_buft_name(buft) : "");
+            o.bytes = t ? ggml_nbytes(t) : 0;
+        }
+        *n_out = tensors.size();
+        return STRIX_OK;
+    } catch (const std::exception & e) {
+        *n_out = 0;
+        copy_str(err, err_cap, e.what());
+        return STRIX_ERR_EXCEPTION;
+    } catch (...) {
+        *n_out = 0;
+        copy_str(err, err_cap, "unknown C++ exception");
+        return STRIX_ERR_EXCEPTION;
+    }
+}
+
+extern "C" int32_t strix_reference_greedy(
+    const char * model_path,
+    const strix_ref_params * p,
+    const char * prompt,
+    int32_t n_predict,
+    int32_t * prompt_tokens,
+    size_t prompt_cap,
+    size_t * n_prompt,
+    int32_t * out,
+    size_t out_cap,
+    size_t * n_out,
+    char * err,
+    size_t err_cap) {
+    copy_str(err, err_cap, "");
+    if (model_path == nullptr || p == nullptr || prompt == nullptr || n_prompt == nullptr || n_out == nullptr ||
+        (prompt_tokens == nullptr && prompt_cap > 0) || (out == nullptr && out_cap > 0)) {
+        copy_str(err, err_cap, "null argument");
+        return STRIX_ERR_INVALID_ARGUMENT;
+    }
+    *n_prompt = 0;
+    *n_out = 0;
+    llama_model * model = nullptr;
+    llama_context * ctx = nullptr;
+    llama_sampler * smpl = nullptr;
+    auto cleanup = [&]() {
+        if (smpl) llama_sampler_free(smpl);
+        if (ctx) llama_free(ctx);
+        if (model) llama_model_free(model);
+        smpl = nullptr;
+        ctx = nullptr;
+        model = nullptr;
+    };
+    try {
+        // model (simple.cpp: llama_model_default_params + n_gpu_layers)
+        llama_model_params mp = llama_model_default_params();
+        mp.n_gpu_layers = p->n_gpu_layers;
+        mp.load_mode = p->use_mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
+        model = llama_model_load_from_file(model_path, mp);
+        if (model == nullptr) {
+            throw std::runtime_error("unable to load model");
+        }
+        const llama_vocab * vocab = llama_model_get_vocab(model);
+
+        // tokenize the prompt: first the count, then the tokens
+        const int32_t len = static_cast<int32_t>(std::strlen(prompt));
+        const int32_t n_tok = -llama_tokenize(vocab, prompt, len, nullptr, 0, true, true);
+        if (n_tok <= 0) {
+            throw std::runtime_error("failed to tokenize the prompt");
+        }
+        std::vector<llama_token> tokens(n_tok);
+        if (llama_tokenize(vocab, prompt, len, tokens.data(), n_tok, true, true) < 0) {
+            throw std::runtime_error("failed to tokenize the prompt");
+        }
+        *n_prompt = tokens.size();
+        for (size_t i = 0; i < tokens.size() && i < prompt_cap; ++i) {
+            prompt_tokens[i] = tokens[i];
+        }
+
+        // context
+        llama_context_params cp = llama_context_default_params();
+        cp.n_ctx = p->n_ctx;
+        cp.n_batch = p->n_batch;
+        cp.n_ubatch = p->n_ubatch;
+        cp.n_threads = p->n_threads;
+        cp.n_threads_batch = p->n_threads_batch;
+        cp.flash_attn_type = static_cast<llama_flash_attn_type>(p->flash_attn);
+        cp.type_k = static_cast<ggml_type>(p->type_k);
+        cp.type_v = static_cast<ggml_type>(p->type_v);
+        cp.offload_kqv = p->offload_kqv;
+        cp.swa_full = p->swa_full;
+        cp.no_perf = false;
+        ctx = llama_init_from_model(model, cp);
+        if (ctx == nullptr) {
+            throw std::runtime_error("failed to create the llama_context");
+        }
+
+        // sampler: a chain with greedy only
+        llama_sampler_chain_params sp = llama_sampler_chain_default_params();
+        sp.no_perf = false;
+        smpl = llama_sampler_chain_init(sp);
+        llama_sampler_chain_add(smpl, llama_sampler_init_greedy());
+
+        // the decode loop
+        std::vector<llama_token> generated;
+        llama_batch batch = llama_batch_get_one(tokens.data(), static_cast<int32_t>(tokens.size()));
+        llama_token new_token = 0;
+        while (static_cast<int32_t>(generated.size()) < n_predict) {
+            if (llama_decode(ctx, batch) != 0) {
+                throw std::runtime_error("llama_decode failed");
+            }
+            new_token = llama_sampler_sample(smpl, ctx, -1);
+            if (llama_vocab_is_eog(vocab, new_token)) {
+                break;
+            }
+            generated.push_back(new_token);
+            batch = llama_batch_get_one(&new_token, 1);
+        }
+        *n_out = generated.size();
+        for (size_t i = 0; i < generated.size() && i < out_cap; ++i) {
+            out[i] = generated[i];
+        }
+        cleanup();
+        return STRIX_OK;
+    } catch (const std::exception & e) {
+        cleanup();
+        copy_str(err, err_cap, e.what());
+        return STRIX_ERR_EXCEPTION;
+    } catch (...) {
+        cleanup();
+        copy_str(err, err_cap, "unknown C++ exception");
+        return STRIX_ERR_EXCEPTION;
+    }
 }

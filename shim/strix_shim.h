@@ -155,6 +155,110 @@ int32_t strix_fit_params(
  */
 void strix_common_log_set_verbosity(int32_t verbosity);
 
+/* ------------------------------------------------------------------------------------
+ * The runtime (src/runtime/actual.rs): a loaded model and context, and llama.cpp's own
+ * greedy decode loop as a reference for the tests. These do not touch the global
+ * logger; the readers only read the model/context they are given (the caller must not
+ * decode with that context at the same time).
+ * ------------------------------------------------------------------------------------ */
+
+/* Opaque llama.cpp handles (llama.h's own structs; only pointers cross the boundary). */
+struct llama_model;
+struct llama_context;
+
+/* One buffer type of a loaded context and its model, as llama_get_memory_breakdown
+ * (src/llama-ext.h; llama_context::memory_breakdown) reports the allocated buffers. */
+struct strix_buft_mem {
+    char buft[STRIX_NAME_CAP];        /* ggml_backend_buft_name: "CPU", "CPU_REPACK", "Vulkan0", ... */
+    char device[STRIX_NAME_CAP];      /* ggml_backend_dev_name of the buffer type's device; "" if none */
+    char description[STRIX_NAME_CAP]; /* ggml_backend_dev_description; "" if none */
+    bool is_host;                     /* ggml_backend_buft_is_host: plain host memory */
+    bool is_cpu_device;               /* the device is the CPU (host memory), e.g. CPU_REPACK */
+    int32_t model_device;             /* index of the device in the model's device list
+                                         (llama_model_get_device), -1 if none */
+    uint64_t model;                   /* weights */
+    uint64_t context;                 /* KV cache / recurrent state */
+    uint64_t compute;                 /* compute (scheduler) buffers */
+};
+
+/*
+ * Why: llama.cpp's breakdown of a loaded context's real memory is a C++ std::map in the
+ * staging header src/llama-ext.h; llama-cpp-2 only prints it.
+ *
+ * Writes one entry per buffer type that holds memory of `ctx` (model, context or
+ * compute). `n_out` receives the count; at most `out_cap` entries are written.
+ */
+int32_t strix_context_memory(
+    const struct llama_context * ctx,
+    struct strix_buft_mem * out,
+    size_t out_cap,
+    size_t * n_out,
+    char * err,
+    size_t err_cap);
+
+/* Where one weight tensor of a loaded model lives. */
+struct strix_tensor_buft {
+    char name[STRIX_NAME_CAP]; /* tensor name, e.g. "blk.0.ffn_up_exps.weight" */
+    char buft[STRIX_NAME_CAP]; /* ggml_backend_buft_name of its buffer; "" if unallocated */
+    uint64_t bytes;            /* ggml_nbytes */
+};
+
+/*
+ * Why: llama.h has no way to ask which buffer a weight went to, which is what shows
+ * that tensor buffer-type overrides (--n-cpu-moe) took effect. Uses llama.cpp's
+ * llama_internal_get_tensor_map (src/llama-model.h, "for internal test use").
+ *
+ * Writes one entry per tensor of `model`, in llama.cpp's order; `n_out` receives the
+ * count, at most `out_cap` entries are written.
+ */
+int32_t strix_model_tensor_bufts(
+    const struct llama_model * model,
+    struct strix_tensor_buft * out,
+    size_t out_cap,
+    size_t * n_out,
+    char * err,
+    size_t err_cap);
+
+/* Parameters of strix_reference_greedy (llama_model_params / llama_context_params). */
+struct strix_ref_params {
+    int32_t n_gpu_layers;
+    bool use_mmap;        /* load_mode MMAP or NONE */
+    uint32_t n_ctx;
+    uint32_t n_batch;
+    uint32_t n_ubatch;
+    int32_t n_threads;
+    int32_t n_threads_batch;
+    int32_t flash_attn;   /* enum llama_flash_attn_type */
+    int32_t type_k;       /* enum ggml_type */
+    int32_t type_v;
+    bool offload_kqv;
+    bool swa_full;
+};
+
+/*
+ * Why: a reference for the runtime's tests, written against llama.h only, step by step
+ * as llama.cpp's examples/simple/simple.cpp: load the model, create a context,
+ * tokenize `prompt` (adding BOS etc., parsing special tokens), decode it as one batch
+ * (llama_batch_get_one), then sample with a chain holding only llama_sampler_init_greedy
+ * and decode each new token until an end-of-generation token (llama_vocab_is_eog) or
+ * `n_predict` tokens. The prompt's tokens go to `prompt_tokens` (`n_prompt` receives the
+ * count), the generated ones (the end-of-generation token not included) to `out`
+ * (`n_out` receives the count). Frees everything it created.
+ */
+int32_t strix_reference_greedy(
+    const char * model_path,
+    const struct strix_ref_params * p,
+    const char * prompt,
+    int32_t n_predict,
+    int32_t * prompt_tokens,
+    size_t prompt_cap,
+    size_t * n_prompt,
+    int32_t * out,
+    size_t out_cap,
+    size_t * n_out,
+    char * err,
+    size_t err_cap);
+
 #ifdef __cplusplus
 }
 #endif

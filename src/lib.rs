@@ -6,6 +6,7 @@
 //! machine offers) → [`planner`] (how to place the model) → `runtime` (llama.cpp,
 //! behind the `runtime` feature) → the `strix-run` binary.
 
+pub mod discovery;
 pub mod gguf;
 pub mod hardware;
 pub mod model;

@@ -201,3 +201,78 @@ fn impossible_pins_are_refused_with_the_reason() {
         .failure()
         .stderr(predicate::str::contains("strix-halo-128"));
 }
+
+#[test]
+fn an_alias_not_on_this_machine_shows_where_it_looked_and_the_what_if_plan() {
+    let home = tempfile::tempdir().expect("tempdir");
+    strix()
+        .env("HOME", home.path())
+        .env_remove("STRIX_MODELS")
+        .args(["--model", "235b", "--hw", "strix-halo-128-win", "--auto"])
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("not on this machine")
+                .and(predicate::str::contains("Hugging Face")),
+        )
+        .stdout(predicate::str::contains("/95 layers on the GPU"));
+    // --dry-run shows the same plan and succeeds.
+    strix()
+        .env("HOME", home.path())
+        .env_remove("STRIX_MODELS")
+        .args(["--model", "235b", "--hw", "strix-halo-128-win", "--dry-run"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn no_model_is_a_clear_error() {
+    strix()
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no model given"));
+}
+
+/// The main job end to end: discovery finds the real Gemma by its metadata, the plan
+/// is loaded, text is generated, statistics come back as JSON.
+#[cfg(feature = "runtime")]
+#[test]
+fn gemma_generates_through_the_command_line() {
+    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    assert!(
+        models.join("gemma-3-270m-q4_k_m.gguf").exists(),
+        "run scripts/fetch-gemma first"
+    );
+    let home = tempfile::tempdir().expect("tempdir");
+    let out = strix()
+        .env("HOME", home.path())
+        .args([
+            "--model",
+            "gemma3-270m",
+            "--auto",
+            "--greedy",
+            "-n",
+            "12",
+            "--json",
+            "-p",
+            "The capital of France is",
+        ])
+        .arg("--models-dir")
+        .arg(&models)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
+    assert_eq!(v["plan"]["backend"], "cpu");
+    let stats = &v["stats"];
+    assert!(
+        stats["generated_tokens"]
+            .as_u64()
+            .is_some_and(|n| n > 0 && n <= 12),
+        "{stats}"
+    );
+    assert!(stats["tg_tok_s"].as_f64().is_some_and(|t| t > 0.0));
+    assert!(stats["text"].as_str().is_some_and(|t| !t.is_empty()));
+}

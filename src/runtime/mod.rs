@@ -12,8 +12,11 @@
 //! silenced unless `STRIX_LLAMA_COMMON_LOG` sets its verbosity (3 info, 4 the fit's
 //! trace, 5 debug), in which case it prints to stderr.
 
+pub mod actual;
 pub mod devices;
+pub mod load;
 pub mod oracle;
+pub mod session;
 
 use llama_cpp_2::llama_backend::LlamaBackend;
 use std::sync::OnceLock;
