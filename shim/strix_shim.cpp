@@ -105,6 +105,22 @@ void check_params(const strix_mem_params & p) {
     }
 }
 
+// Runs `body`; a C++ exception becomes STRIX_ERR_EXCEPTION with its message in `err`,
+// after `on_error` has undone partial work. Nothing may unwind into Rust.
+template <typename Body, typename OnError>
+int32_t guarded(char * err, size_t err_cap, Body && body, OnError && on_error) {
+    try {
+        return body();
+    } catch (const std::exception & e) {
+        on_error();
+        copy_str(err, err_cap, e.what());
+    } catch (...) {
+        on_error();
+        copy_str(err, err_cap, "unknown C++ exception");
+    }
+    return STRIX_ERR_EXCEPTION;
+}
+
 }  // namespace
 
 extern "C" int32_t strix_device_memory(
@@ -122,7 +138,7 @@ extern "C" int32_t strix_device_memory(
         return STRIX_ERR_INVALID_ARGUMENT;
     }
     *n_out = 0;
-    try {
+    return guarded(err, err_cap, [&]() -> int32_t {
         check_params(*p);
         built_params bp;
         build_params(*p, bp);
@@ -161,15 +177,7 @@ extern "C" int32_t strix_device_memory(
             info->n_expert = hp_n_expert;
         }
         return STRIX_OK;
-    } catch (const std::exception & e) {
-        *n_out = 0;
-        copy_str(err, err_cap, e.what());
-        return STRIX_ERR_EXCEPTION;
-    } catch (...) {
-        *n_out = 0;
-        copy_str(err, err_cap, "unknown C++ exception");
-        return STRIX_ERR_EXCEPTION;
-    }
+    }, [&] { *n_out = 0; });
 }
 
 extern "C" int32_t strix_fit_params(
@@ -192,7 +200,7 @@ extern "C" int32_t strix_fit_params(
         return STRIX_ERR_INVALID_ARGUMENT;
     }
     *n_overrides = 0;
-    try {
+    return guarded(err, err_cap, [&]() -> int32_t {
         check_params(*p);
         built_params bp;
         build_params(*p, bp);
@@ -233,13 +241,7 @@ extern "C" int32_t strix_fit_params(
         }
         *n_overrides = n;
         return STRIX_OK;
-    } catch (const std::exception & e) {
-        copy_str(err, err_cap, e.what());
-        return STRIX_ERR_EXCEPTION;
-    } catch (...) {
-        copy_str(err, err_cap, "unknown C++ exception");
-        return STRIX_ERR_EXCEPTION;
-    }
+    }, [] {});
 }
 
 extern "C" void strix_common_log_set_verbosity(int32_t verbosity) {
@@ -267,7 +269,7 @@ extern "C" int32_t strix_context_memory(
         return STRIX_ERR_INVALID_ARGUMENT;
     }
     *n_out = 0;
-    try {
+    return guarded(err, err_cap, [&]() -> int32_t {
         const llama_model * model = llama_get_model(ctx);
         const llama_memory_breakdown mb = llama_get_memory_breakdown(ctx);
         const int32_t nd = model ? llama_model_n_devices(model) : 0;
@@ -300,15 +302,7 @@ extern "C" int32_t strix_context_memory(
         }
         *n_out = n;
         return STRIX_OK;
-    } catch (const std::exception & e) {
-        *n_out = 0;
-        copy_str(err, err_cap, e.what());
-        return STRIX_ERR_EXCEPTION;
-    } catch (...) {
-        *n_out = 0;
-        copy_str(err, err_cap, "unknown C++ exception");
-        return STRIX_ERR_EXCEPTION;
-    }
+    }, [&] { *n_out = 0; });
 }
 
 extern "C" int32_t strix_model_tensor_bufts(
@@ -324,7 +318,7 @@ extern "C" int32_t strix_model_tensor_bufts(
         return STRIX_ERR_INVALID_ARGUMENT;
     }
     *n_out = 0;
-    try {
+    return guarded(err, err_cap, [&]() -> int32_t {
         const auto & tensors = llama_internal_get_tensor_map(model);
         for (size_t i = 0; i < tensors.size() && i < out_cap; ++i) {
             const ggml_tensor * t = tensors[i].second;
@@ -338,15 +332,7 @@ extern "C" int32_t strix_model_tensor_bufts(
         }
         *n_out = tensors.size();
         return STRIX_OK;
-    } catch (const std::exception & e) {
-        *n_out = 0;
-        copy_str(err, err_cap, e.what());
-        return STRIX_ERR_EXCEPTION;
-    } catch (...) {
-        *n_out = 0;
-        copy_str(err, err_cap, "unknown C++ exception");
-        return STRIX_ERR_EXCEPTION;
-    }
+    }, [&] { *n_out = 0; });
 }
 
 extern "C" int32_t strix_reference_greedy(
@@ -381,7 +367,7 @@ extern "C" int32_t strix_reference_greedy(
         ctx = nullptr;
         model = nullptr;
     };
-    try {
+    return guarded(err, err_cap, [&]() -> int32_t {
         // model (simple.cpp: llama_model_default_params + n_gpu_layers)
         llama_model_params mp = llama_model_default_params();
         mp.n_gpu_layers = p->n_gpu_layers;
@@ -452,13 +438,5 @@ extern "C" int32_t strix_reference_greedy(
         }
         cleanup();
         return STRIX_OK;
-    } catch (const std::exception & e) {
-        cleanup();
-        copy_str(err, err_cap, e.what());
-        return STRIX_ERR_EXCEPTION;
-    } catch (...) {
-        cleanup();
-        copy_str(err, err_cap, "unknown C++ exception");
-        return STRIX_ERR_EXCEPTION;
-    }
+    }, [&] { cleanup(); });
 }

@@ -184,82 +184,83 @@ fn check(rc: i32, err: &[c_char]) -> Result<(), ActualError> {
     }
 }
 
-/// What llama.cpp allocated for `ctx` and its model, per buffer type and per device.
-pub fn actual_memory(ctx: &Context) -> Result<ActualMemory, ActualError> {
-    let mut cap = 16usize;
+/// Calls a shim function that fills an output array of `cap` entries and reports how
+/// many it has (possibly more than `cap`: then it is called again with room for all).
+fn fill_growing<T: Default + Clone>(
+    mut cap: usize,
+    mut call: impl FnMut(&mut [T], &mut usize, &mut [c_char]) -> i32,
+) -> Result<Vec<T>, ActualError> {
     loop {
-        let mut out = vec![ffi::strix_buft_mem::default(); cap];
+        let mut out = vec![T::default(); cap];
         let mut n_out = 0usize;
         let mut err: Vec<c_char> = vec![0; ERR_CAP];
-        // SAFETY: `ctx.as_ptr()` is a live llama_context (owned by `ctx`); the buffers
-        // are valid for the capacities passed; the shim catches C++ exceptions.
-        let rc = unsafe {
-            ffi::strix_context_memory(
-                ctx.as_ptr().cast(),
-                out.as_mut_ptr(),
-                cap,
-                &mut n_out,
-                err.as_mut_ptr(),
-                err.len(),
-            )
-        };
+        let rc = call(&mut out, &mut n_out, &mut err);
         check(rc, &err)?;
         if n_out > cap {
             cap = n_out;
             continue;
         }
         out.truncate(n_out);
-        let buffers = out
-            .iter()
-            .map(|b| ActualBuffer {
-                buft: c_chars_to_string(&b.buft),
-                device: c_chars_to_string(&b.device),
-                description: c_chars_to_string(&b.description),
-                is_host: b.is_host,
-                is_cpu_device: b.is_cpu_device,
-                model_device: usize::try_from(b.model_device).ok(),
-                model: b.model,
-                context: b.context,
-                compute: b.compute,
-            })
-            .collect();
-        return Ok(ActualMemory::from_buffers(buffers));
+        return Ok(out);
     }
+}
+
+/// What llama.cpp allocated for `ctx` and its model, per buffer type and per device.
+pub fn actual_memory(ctx: &Context) -> Result<ActualMemory, ActualError> {
+    let out = fill_growing(16, |out: &mut [ffi::strix_buft_mem], n_out, err| {
+        // SAFETY: `ctx.as_ptr()` is a live llama_context (owned by `ctx`); the buffers
+        // are valid for the lengths passed; the shim catches C++ exceptions.
+        unsafe {
+            ffi::strix_context_memory(
+                ctx.as_ptr().cast(),
+                out.as_mut_ptr(),
+                out.len(),
+                n_out,
+                err.as_mut_ptr(),
+                err.len(),
+            )
+        }
+    })?;
+    let buffers = out
+        .iter()
+        .map(|b| ActualBuffer {
+            buft: c_chars_to_string(&b.buft),
+            device: c_chars_to_string(&b.device),
+            description: c_chars_to_string(&b.description),
+            is_host: b.is_host,
+            is_cpu_device: b.is_cpu_device,
+            model_device: usize::try_from(b.model_device).ok(),
+            model: b.model,
+            context: b.context,
+            compute: b.compute,
+        })
+        .collect();
+    Ok(ActualMemory::from_buffers(buffers))
 }
 
 /// The buffer type of every weight tensor of `model`, in llama.cpp's order.
 pub fn tensor_buffer_types(model: &Model) -> Result<Vec<TensorBuffer>, ActualError> {
-    let mut cap = 1024usize;
-    loop {
-        let mut out = vec![ffi::strix_tensor_buft::default(); cap];
-        let mut n_out = 0usize;
-        let mut err: Vec<c_char> = vec![0; ERR_CAP];
-        // SAFETY: `model.as_ptr()` is a live llama_model; buffers valid for `cap`.
-        let rc = unsafe {
+    let out = fill_growing(1024, |out: &mut [ffi::strix_tensor_buft], n_out, err| {
+        // SAFETY: `model.as_ptr()` is a live llama_model; buffers valid for their lengths.
+        unsafe {
             ffi::strix_model_tensor_bufts(
                 model.as_ptr().cast(),
                 out.as_mut_ptr(),
-                cap,
-                &mut n_out,
+                out.len(),
+                n_out,
                 err.as_mut_ptr(),
                 err.len(),
             )
-        };
-        check(rc, &err)?;
-        if n_out > cap {
-            cap = n_out;
-            continue;
         }
-        out.truncate(n_out);
-        return Ok(out
-            .iter()
-            .map(|t| TensorBuffer {
-                name: c_chars_to_string(&t.name),
-                buft: c_chars_to_string(&t.buft),
-                bytes: t.bytes,
-            })
-            .collect());
-    }
+    })?;
+    Ok(out
+        .iter()
+        .map(|t| TensorBuffer {
+            name: c_chars_to_string(&t.name),
+            buft: c_chars_to_string(&t.buft),
+            bytes: t.bytes,
+        })
+        .collect())
 }
 
 /// Parameters of [`reference_greedy`]; llama.cpp's meanings.
