@@ -6,8 +6,6 @@ use super::machine::machine;
 use super::plan::{print_plan, PlanFlags};
 use anyhow::bail;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use strix_run::discovery::{resolve, DiscoveryConfig, Resolved};
 use strix_run::hardware::HardwareOverrides;
 use strix_run::planner::Planner;
@@ -139,16 +137,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     engine::run(args, &path, hw, request)
 }
 
-/// Ctrl-C: the first press stops the generation in progress; the flag is cleared
-/// before each generation.
-fn interrupt_flag() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let f = flag.clone();
-    // A second handler cannot be installed; without one, Ctrl-C ends the process.
-    let _ = ctrlc::set_handler(move || f.store(true, Ordering::SeqCst));
-    flag
-}
-
 #[cfg(feature = "runtime")]
 mod engine {
     use super::*;
@@ -156,12 +144,19 @@ mod engine {
     use anyhow::Context;
     use std::io::{BufRead, Write};
     use std::ops::ControlFlow;
+    use std::sync::atomic::Ordering;
     use strix_run::hardware::Hardware;
     use strix_run::planner::Request;
     use strix_run::runtime::load::{plan_and_load, plan_summary, LoadOptions, MemoryComparison};
     use strix_run::runtime::session::{
-        ChatMessage, GenerateOptions, GenerateStats, SamplingOptions, Session,
+        ChatMessage, GenerateOptions, GenerateStats, SamplingOptions, Session, INTERRUPT,
     };
+
+    /// Ctrl-C stops the generation in progress (prompt evaluation included) through the
+    /// runtime's interrupt flag; without a handler it would end the process.
+    fn install_ctrl_c() {
+        let _ = ctrlc::set_handler(|| INTERRUPT.store(true, Ordering::SeqCst));
+    }
 
     fn options(args: &RunArgs) -> GenerateOptions {
         GenerateOptions {
@@ -247,7 +242,7 @@ mod engine {
                 print_memory(&loaded.memory_comparison());
             }
         }
-        let interrupted = interrupt_flag();
+        install_ctrl_c();
         let mut session = Session::new(loaded);
         let gen = options(args);
         let mut on_token = |piece: &str| {
@@ -255,15 +250,10 @@ mod engine {
                 print!("{piece}");
                 let _ = std::io::stdout().flush();
             }
-            if interrupted.load(Ordering::SeqCst) {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
+            ControlFlow::Continue(())
         };
         match &args.prompt {
             Some(prompt) => {
-                interrupted.store(false, Ordering::SeqCst);
                 let stats = session.generate(prompt, &gen, &mut on_token)?;
                 if args.json {
                     let report = session.loaded().report();
@@ -293,7 +283,6 @@ mod engine {
                         continue;
                     }
                     messages.push(ChatMessage::new("user", line));
-                    interrupted.store(false, Ordering::SeqCst);
                     let stats = session.chat(&messages, &gen, &mut on_token)?;
                     println!();
                     report(&stats);
@@ -312,7 +301,6 @@ mod engine {
     use strix_run::planner::Request;
 
     pub fn run(_: &RunArgs, _: &std::path::Path, _: Hardware, _: Request) -> anyhow::Result<()> {
-        let _ = interrupt_flag;
         bail!("this strix-run was built without llama.cpp (--no-default-features): it can plan (--dry-run) but not run models")
     }
 }

@@ -828,7 +828,17 @@ fn create_context(
     // SAFETY: `model` is a live llama_model; params is a plain struct.
     let raw = unsafe { sys::llama_init_from_model(model.as_ptr(), params) };
     match NonNull::new(raw) {
-        Some(ptr) => Ok(Context { ptr, settings }),
+        Some(ptr) => {
+            // SAFETY: live context; the callback only reads a static flag.
+            unsafe {
+                sys::llama_set_abort_callback(
+                    ptr.as_ptr(),
+                    Some(super::session::abort_requested),
+                    std::ptr::null_mut(),
+                )
+            };
+            Ok(Context { ptr, settings })
+        }
         None if fault => Err(format!(
             "llama.cpp refused the context (n_seq_max {} > LLAMA_MAX_SEQ: Fault::Context test hook)",
             LLAMA_MAX_SEQ + 1

@@ -15,6 +15,7 @@ use serde::Serialize;
 use std::ffi::CString;
 use std::ops::ControlFlow;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// How to pick each token.
@@ -363,6 +364,17 @@ fn decode_error(code: i32) -> SessionError {
     SessionError::Decode { code, what }
 }
 
+/// Set from anywhere (a Ctrl-C handler) to stop the generation in progress, the
+/// prompt evaluation included: llama.cpp polls it between graph nodes through its
+/// abort callback (`llama_set_abort_callback`), and the sampling loop checks it per
+/// token. Cleared when a generation starts.
+pub static INTERRUPT: AtomicBool = AtomicBool::new(false);
+
+/// llama.cpp's abort callback: true stops the `llama_decode` in progress.
+pub(crate) unsafe extern "C" fn abort_requested(_: *mut std::os::raw::c_void) -> bool {
+    INTERRUPT.load(Ordering::Relaxed)
+}
+
 /// Generation over a loaded model and context.
 pub struct Session {
     loaded: Loaded,
@@ -620,11 +632,28 @@ impl Session {
         // SAFETY: live context; its memory handle lives as long as it.
         unsafe { sys::llama_memory_clear(sys::llama_get_memory(ctx), true) };
 
+        INTERRUPT.store(false, Ordering::Relaxed);
         let t_prompt = Instant::now();
         let mut prompt: Vec<i32> = prompt_tokens.to_vec();
         let n_batch = context.n_batch().max(1) as usize;
         for chunk in prompt.chunks_mut(n_batch) {
-            decode(context, chunk)?;
+            match decode(context, chunk) {
+                // Aborted through INTERRUPT while reading the prompt.
+                Err(SessionError::Decode { code: 2, .. }) => {
+                    return Ok(GenerateStats {
+                        prompt_tokens: prompt_tokens.len(),
+                        generated_tokens: 0,
+                        prompt_seconds: t_prompt.elapsed().as_secs_f64(),
+                        generation_seconds: 0.0,
+                        pp_tok_s: 0.0,
+                        tg_tok_s: 0.0,
+                        stop_reason: StopReason::Cancelled,
+                        token_ids: Vec::new(),
+                        text: String::new(),
+                    });
+                }
+                other => other?,
+            }
         }
         let prompt_seconds = t_prompt.elapsed().as_secs_f64();
         if opts.sampling.repeat_penalty != 1.0 {
@@ -657,7 +686,7 @@ impl Session {
             if let Some(s) = stopped {
                 break StopReason::StopString(s);
             }
-            if flow.is_break() {
+            if flow.is_break() || INTERRUPT.load(Ordering::Relaxed) {
                 break StopReason::Cancelled;
             }
             if ids.len() >= opts.max_tokens as usize {
@@ -667,7 +696,10 @@ impl Session {
                 break StopReason::ContextFull;
             }
             let mut one = [token];
-            decode(context, &mut one)?;
+            match decode(context, &mut one) {
+                Err(SessionError::Decode { code: 2, .. }) => break StopReason::Cancelled,
+                other => other?,
+            }
             n_past += 1;
         };
         if matches!(
