@@ -36,7 +36,7 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-/// llama.cpp's own fitting on the same 397B files: the peer the issue asks to compare
+/// llama.cpp's own fitting on the same 397B files: the peer to compare planning speed
 /// against (`common_fit_params`, reached through the runtime's oracle).
 #[cfg(feature = "runtime")]
 fn bench_llama_fit(c: &mut Criterion) {
