@@ -84,21 +84,7 @@ fn gemma_generates_like_llama_cpp() {
     assert_eq!(loaded.context().n_threads(), 2);
 
     // Planned vs allocated, per side.
-    for c in loaded.memory_comparison() {
-        eprintln!(
-            "{:4} weights {} planned / {} allocated ({} of it repacked; {} counted once); context {} / {}; compute {} / {}; output {} planned",
-            c.side,
-            c.planned_weights,
-            c.actual_model,
-            c.actual_repacked,
-            c.actual_weights,
-            c.planned_context,
-            c.actual_context,
-            c.planned_compute,
-            c.actual_compute,
-            c.planned_output
-        );
-    }
+    support::print_memory("gemma", loaded);
     let host = loaded.actual.host();
     let cmp = loaded.memory_comparison();
     let host_cmp = cmp.iter().find(|c| c.side == "host").expect("host side");

@@ -9,7 +9,6 @@ mod support;
 use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use strix_run::hardware::Hardware;
 use strix_run::planner::{Pinned, Request};
 use strix_run::runtime::load::{plan_and_load, LoadOptions};
 use strix_run::runtime::session::{
@@ -27,7 +26,7 @@ fn session() -> Session {
     };
     let hw =
         strix_run::hardware::resolve(&Default::default(), &Default::default()).expect("detection");
-    let mut opts = LoadOptions::new(request, Hardware { ..hw });
+    let mut opts = LoadOptions::new(request, hw);
     opts.progress = false;
     Session::new(plan_and_load(&support::gemma_path(), &opts).expect("Gemma loads"))
 }

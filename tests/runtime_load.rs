@@ -12,6 +12,8 @@
 
 #![cfg(feature = "runtime")]
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, Once};
 use strix_run::hardware::{resolve, DetectConfig, Hardware, HardwareOverrides};
@@ -76,27 +78,9 @@ fn options(request: Request) -> LoadOptions {
     opts
 }
 
-fn print_memory(label: &str, loaded: &Loaded) {
-    for c in loaded.memory_comparison() {
-        eprintln!(
-            "{label} {}: weights {} planned / {} allocated ({} repacked, {} counted once); \
-             context {} / {}; compute {} / {}",
-            c.side,
-            c.planned_weights,
-            c.actual_model,
-            c.actual_repacked,
-            c.actual_weights,
-            c.planned_context,
-            c.actual_context,
-            c.planned_compute,
-            c.actual_compute
-        );
-    }
-}
-
 /// Planned against allocated on the host: weights (counted once) and context equal.
 fn check_memory(label: &str, loaded: &Loaded) {
-    print_memory(label, loaded);
+    support::print_memory(label, loaded);
     let cmp = loaded.memory_comparison();
     let host = cmp.iter().find(|c| c.side == "host").expect("host");
     let tensors = loaded.model().tensor_buffer_types().expect("tensors");

@@ -145,7 +145,10 @@ pub fn block_recurrent_bytes(model: &ModelMeta, index: usize, ctx: &ContextShape
 /// buffer is about the largest set of intermediates alive at once: the residual
 /// stream and normed copies, the FFN (or the used experts') activations, the
 /// attention scores (without flash attention), and the logits on the device that
-/// holds the output layer.
+/// holds the output layer. The multipliers are the intermediates a transformer block
+/// keeps alive (residual, norm, Q/K/V, FFN gate/up); against llama.cpp's dry run this
+/// lands within -20% to +45% (`tests/memory_accuracy.rs`, Gemma 3 270M and six
+/// synthetic presets, ctx 512 to 16384).
 fn compute_bytes(
     model: &ModelMeta,
     ctx: &ContextShape,

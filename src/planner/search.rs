@@ -17,7 +17,9 @@ const DEFAULT_BATCH: u32 = 2048;
 /// llama.cpp's default physical batch, also the seed's best sweep point (batch 512).
 const DEFAULT_UBATCH: u32 = 512;
 /// Quality cost charged to quantised KV caches when ranking candidates: they are
-/// chosen only when they buy more than this in predicted speed.
+/// chosen only when they buy more than this in predicted speed. A policy choice, not a
+/// measurement: llama.cpp's default is f16, and quantised KV costs some accuracy that
+/// no source here quantifies.
 const KV_Q8_PENALTY: f64 = 0.05;
 const KV_Q4_PENALTY: f64 = 0.12;
 /// Cost charged to a physical batch below the default when ranking: prompt speed

@@ -21,3 +21,23 @@ pub fn gemma_path() -> PathBuf {
     );
     path
 }
+
+/// Prints planned against allocated memory per side (for the test log).
+pub fn print_memory(label: &str, loaded: &strix_run::runtime::load::Loaded) {
+    for c in loaded.memory_comparison() {
+        eprintln!(
+            "{label} {}: weights {} planned / {} allocated ({} repacked, {} counted once); \
+             context {} / {}; compute {} / {}; output {} planned",
+            c.side,
+            c.planned_weights,
+            c.actual_model,
+            c.actual_repacked,
+            c.actual_weights,
+            c.planned_context,
+            c.actual_context,
+            c.planned_compute,
+            c.actual_compute,
+            c.planned_output
+        );
+    }
+}
