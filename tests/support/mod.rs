@@ -41,3 +41,19 @@ pub fn print_memory(label: &str, loaded: &strix_run::runtime::load::Loaded) {
         );
     }
 }
+
+/// A binary of llama.cpp's own tools (`llama-simple`, `llama-bench`), built from the
+/// pinned llama.cpp by `scripts/build-llama-tools` into `target/llama-tools/bin`;
+/// `STRIX_LLAMA_TOOLS` names another directory.
+pub fn llama_tool(name: &str) -> PathBuf {
+    let dir = std::env::var_os("STRIX_LLAMA_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/llama-tools/bin"));
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/build-llama-tools (the README's test command does)",
+        path.display()
+    );
+    path
+}

@@ -1,0 +1,89 @@
+//! strix-run against llama.cpp's own `llama-simple` binary, built from the pinned
+//! llama.cpp by `scripts/build-llama-tools` (the README's test command builds it).
+//!
+//! `llama-simple` loads the model with llama.cpp's defaults, decodes the prompt in one
+//! batch and samples greedily, printing the prompt's pieces and then each generated
+//! piece to stdout. strix-run loads the same file through `plan_and_load` with its own
+//! plan (2 threads, context 1024) and generates greedily through `Session`. The bytes
+//! printed must be equal: same tokens, same order. The two runs differ in thread count
+//! (llama.cpp's default 4 against our 2), context size and batch size; ggml's CPU
+//! kernels give each output row to one thread, so no tolerance is needed.
+
+#![cfg(feature = "runtime")]
+
+mod support;
+
+use std::process::Command;
+use strix_run::hardware::{resolve, DetectConfig, HardwareOverrides};
+use strix_run::planner::{Pinned, Request};
+use strix_run::runtime::load::{plan_and_load, LoadOptions};
+use strix_run::runtime::session::Session;
+
+const PROMPTS: [&str; 3] = [
+    "The capital of France is",
+    "Write a haiku about memory bandwidth:\n",
+    "<start_of_turn>user\nList three prime numbers.<end_of_turn>\n<start_of_turn>model\n",
+];
+
+/// Tokens generated per prompt.
+const N_PREDICT: usize = 32;
+
+fn gemma_session() -> Session {
+    let mut hw =
+        resolve(&HardwareOverrides::default(), &DetectConfig::default()).expect("detection");
+    strix_run::runtime::devices::merge_into(&mut hw, &strix_run::runtime::devices::llama_devices());
+    let request = Request {
+        n_ctx: Some(1024),
+        pinned: Pinned {
+            threads: Some(2),
+            ..Pinned::default()
+        },
+        ..Request::default()
+    };
+    let mut opts = LoadOptions::new(request, hw);
+    opts.progress = false;
+    Session::new(plan_and_load(&support::gemma_path(), &opts).expect("Gemma loads"))
+}
+
+#[test]
+fn greedy_output_equals_llama_simple() {
+    let simple = support::llama_tool("llama-simple");
+    let mut session = gemma_session();
+    for prompt in PROMPTS {
+        let output = Command::new(&simple)
+            .arg("-m")
+            .arg(support::gemma_path())
+            .arg("-n")
+            .arg(N_PREDICT.to_string())
+            .arg(prompt)
+            .output()
+            .expect("llama-simple runs");
+        assert!(
+            output.status.success(),
+            "llama-simple failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let theirs = output.stdout;
+
+        let prompt_tokens = session.tokenize(prompt, true, true).expect("tokenize");
+        let generated = session
+            .generate_tokens_greedy(&prompt_tokens, N_PREDICT)
+            .expect("generate");
+        let mut ours = Vec::new();
+        for &t in prompt_tokens.iter().chain(&generated) {
+            ours.extend(session.token_bytes(t, true));
+        }
+        ours.push(b'\n');
+        eprintln!(
+            "{prompt:?}\n  llama-simple: {:?}\n  strix-run:    {:?}",
+            String::from_utf8_lossy(&theirs),
+            String::from_utf8_lossy(&ours)
+        );
+        assert!(generated.len() >= 8, "too few tokens: {generated:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&ours),
+            String::from_utf8_lossy(&theirs),
+            "greedy output for {prompt:?}"
+        );
+    }
+}
