@@ -246,3 +246,82 @@ fn gemma_stops_and_chats() {
     assert!(stats.generated_tokens > 0);
     eprintln!("chat: {:?} ({:?})", stats.text, stats.stop_reason);
 }
+
+/// Gemma rewritten with a `tokenizer.chat_template` of its own (Qwen's ChatML Jinja
+/// template, as Qwen GGUFs carry it): the model's template wins over the architecture's
+/// built-in one. The expected text is ChatML's published format, written out by hand.
+#[test]
+fn model_chat_template_is_used() {
+    use std::io::{Read, Seek, SeekFrom};
+    use strix_run::gguf::{read_file, GgufValue, GgufWriter, TensorData};
+
+    const CHATML_JINJA: &str = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
+    let src = support::gemma_path();
+    let (header, _) = read_file(&src).expect("read Gemma");
+    let mut w = GgufWriter::new();
+    for (key, value) in &header.metadata {
+        w.set(key.clone(), value.clone());
+    }
+    w.set(
+        "tokenizer.chat_template",
+        GgufValue::String(CHATML_JINJA.to_owned()),
+    );
+    for t in &header.tensors {
+        w.add_tensor(&t.name, t.ggml_type, &t.shape)
+            .expect("tensor");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let copy = dir.path().join("gemma-chatml.gguf");
+    let mut file = std::fs::File::open(&src).expect("open Gemma");
+    let originals: std::collections::HashMap<&str, u64> = header
+        .tensors
+        .iter()
+        .map(|t| (t.name.as_str(), header.data_offset + t.offset))
+        .collect();
+    let mut fill = |t: &strix_run::gguf::TensorInfo, offset: u64, chunk: &mut [u8]| {
+        file.seek(SeekFrom::Start(originals[t.name.as_str()] + offset))
+            .expect("seek");
+        file.read_exact(chunk).expect("read tensor data");
+    };
+    w.write(&copy, TensorData::Fill(&mut fill))
+        .expect("write copy");
+
+    let mut hw =
+        resolve(&HardwareOverrides::default(), &DetectConfig::default()).expect("detection");
+    strix_run::runtime::devices::merge_into(&mut hw, &strix_run::runtime::devices::llama_devices());
+    let request = Request {
+        n_ctx: Some(512),
+        ..Request::default()
+    };
+    let mut opts = LoadOptions::new(request, hw);
+    opts.progress = false;
+    let mut session = Session::new(plan_and_load(&copy, &opts).expect("copy loads"));
+    assert_eq!(
+        session.loaded().model().chat_template().as_deref(),
+        Some(CHATML_JINJA)
+    );
+    let messages = [
+        ChatMessage::new("system", "Be brief."),
+        ChatMessage::new("user", "Say hello."),
+    ];
+    let formatted = session.format_chat(&messages).expect("template");
+    assert_eq!(formatted.template, TemplateSource::Model);
+    assert_eq!(
+        formatted.text,
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nSay hello.<|im_end|>\n<|im_start|>assistant\n"
+    );
+    // And it generates from it.
+    let stats = session
+        .chat(
+            &messages,
+            &GenerateOptions {
+                max_tokens: 4,
+                sampling: SamplingOptions::greedy(),
+                stop: Vec::new(),
+            },
+            &mut |_| ControlFlow::Continue(()),
+        )
+        .expect("chat");
+    assert!(stats.generated_tokens > 0);
+}
