@@ -141,11 +141,13 @@ impl Hardware {
     }
 
     /// The GPU `backend` would run on: the first of a matching vendor, discrete
-    /// preferred. Vulkan takes any vendor.
+    /// preferred. Vulkan takes any vendor: detection drops unknown PCI vendors, so a GPU
+    /// of vendor `Other` comes from llama.cpp's own device list (e.g. Mesa's lavapipe, a
+    /// Vulkan device on the CPU), which runs Vulkan by definition.
     pub fn gpu_for(&self, backend: Backend) -> Option<&GpuDevice> {
         let fits = |g: &&GpuDevice| match backend {
             Backend::Cpu => false,
-            Backend::Vulkan => g.vendor != GpuVendor::Other,
+            Backend::Vulkan => true,
             Backend::Hip => g.vendor == GpuVendor::Amd,
             Backend::Cuda => g.vendor == GpuVendor::Nvidia,
         };

@@ -211,3 +211,26 @@ fn vulkan_prefers_a_discrete_card_over_an_igpu() -> TestResult {
     assert_eq!(hw.memory_pools(Backend::Vulkan)?.gpu_budget_bytes, 8 * GIB);
     Ok(())
 }
+
+#[test]
+fn vulkan_runs_on_a_device_of_an_unknown_vendor() -> TestResult {
+    // What llama.cpp lists for Mesa's lavapipe (merged in by runtime::devices).
+    let mut hw = Hardware::preset("strix-halo-128")?;
+    hw.gpus = vec![GpuDevice {
+        name: "llvmpipe (LLVM 15.0.6, 256 bits)".into(),
+        vendor: GpuVendor::Other,
+        integrated: false,
+        gfx_target: None,
+        vram_bytes: 4 * GIB,
+        free_bytes: None,
+        bandwidth_bytes_per_s: 1,
+    }];
+    assert_eq!(
+        hw.gpu_for(Backend::Vulkan).map(|g| g.vendor),
+        Some(GpuVendor::Other)
+    );
+    assert!(hw.gpu_for(Backend::Hip).is_none());
+    assert!(hw.gpu_for(Backend::Cuda).is_none());
+    assert_eq!(hw.memory_pools(Backend::Vulkan)?.gpu_budget_bytes, 4 * GIB);
+    Ok(())
+}
