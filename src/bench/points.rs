@@ -80,3 +80,59 @@ pub fn plan_points(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discovery::whatif::preset_meta;
+    use crate::hardware::Backend;
+    use crate::model::presets::find_preset;
+
+    fn setup() -> (ModelMeta, Hardware, Request) {
+        let meta = preset_meta(find_preset("micro-dense").unwrap()).unwrap();
+        let hw = Hardware::preset("strix-halo-128").unwrap();
+        let mut req = Request::default();
+        req.pinned.backend = Some(Backend::Cpu);
+        req.n_ctx = Some(640);
+        (meta, hw, req)
+    }
+
+    #[test]
+    fn without_a_sweep_the_plan_is_the_only_point() {
+        let (meta, hw, req) = setup();
+        let pts = plan_points(&meta, &hw, &req, None);
+        assert_eq!(pts.len(), 1);
+        assert!(pts[0].is_plan);
+        assert_eq!(pts[0].label, PLAN_LABEL);
+        assert!(pts[0].plan.is_ok());
+    }
+
+    #[test]
+    fn the_grid_point_equal_to_the_plan_is_marked() {
+        let (meta, hw, req) = setup();
+        // 16 physical cores: the planner's own choice is 16 threads.
+        let spec = SweepSpec::parse("threads=8,16").unwrap();
+        let pts = plan_points(&meta, &hw, &req, Some(&spec));
+        assert_eq!(pts.len(), 2);
+        assert!(!pts[0].is_plan);
+        assert!(
+            pts[1].is_plan,
+            "{:?}",
+            pts[1].plan.as_ref().map(|p| p.n_threads)
+        );
+        assert_eq!(pts[0].plan.as_ref().unwrap().n_threads, 8);
+    }
+
+    #[test]
+    fn the_plan_is_appended_when_off_the_grid_and_impossible_points_carry_the_reason() {
+        let (meta, hw, req) = setup();
+        let spec = SweepSpec::parse("threads=4,999").unwrap();
+        let pts = plan_points(&meta, &hw, &req, Some(&spec));
+        assert_eq!(pts.len(), 3);
+        assert!(pts.iter().filter(|p| p.is_plan).count() == 1 && pts[2].is_plan);
+        assert_eq!(pts[2].label, PLAN_LABEL);
+        assert_eq!(pts[2].plan.as_ref().unwrap().n_threads, 16);
+        let reason = pts[1].plan.as_ref().unwrap_err();
+        assert!(reason.contains("--threads 999"), "{reason}");
+    }
+}
