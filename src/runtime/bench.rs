@@ -9,9 +9,10 @@
 //! - generation test (`tgN`): one warm-up token, then per repetition: clear the
 //!   memory, start the clock, decode `N` single tokens one at a time (BOS first when
 //!   the vocabulary adds one, then random tokens), synchronizing after each, stop;
-//! - threads: `llama_set_n_threads(ctx, t, t)` before each test, `t` being the plan's
-//!   prompt threads for a prompt test and its generation threads for a generation
-//!   test;
+//! - threads: `llama_set_n_threads(ctx, t, t)` and a ggml threadpool of `t` threads
+//!   attached (`llama_attach_threadpool`, default parameters as llama-bench's) for each
+//!   test, `t` being the plan's prompt threads for a prompt test and its generation
+//!   threads for a generation test;
 //! - tokens per second per repetition, then their mean and sample standard deviation
 //!   ([`crate::bench::stats`]).
 //!
@@ -106,6 +107,39 @@ impl Tokens {
         x ^= x << 17;
         self.state = x;
         (x % self.n_vocab.max(1) as u64) as i32
+    }
+}
+
+/// A ggml CPU threadpool attached to a context for one test, as llama-bench attaches
+/// one (`ggml_threadpool_params_default(n_threads)`: llama-bench's default priority,
+/// polling level 50, no CPU mask); detached and freed on drop.
+struct ThreadPool {
+    ctx: *mut sys::llama_context,
+    pool: std::ptr::NonNull<sys::ggml_threadpool>,
+}
+
+impl ThreadPool {
+    fn attach(ctx: *mut sys::llama_context, threads: i32) -> Option<ThreadPool> {
+        // SAFETY: plain struct by value; ggml copies the parameters.
+        let pool = unsafe {
+            let mut params = sys::ggml_threadpool_params_default(threads.max(1));
+            sys::ggml_threadpool_new(&mut params)
+        };
+        let pool = std::ptr::NonNull::new(pool)?;
+        // SAFETY: live context and pool; the pool outlives the attachment (Drop).
+        unsafe { sys::llama_attach_threadpool(ctx, pool.as_ptr(), std::ptr::null_mut()) };
+        Some(ThreadPool { ctx, pool })
+    }
+}
+
+impl Drop for ThreadPool {
+    fn drop(&mut self) {
+        // SAFETY: detached before it is freed; the context is still alive (the pool
+        // lives only inside `measure`).
+        unsafe {
+            sys::llama_detach_threadpool(self.ctx);
+            sys::ggml_threadpool_free(self.pool.as_ptr());
+        }
     }
 }
 
@@ -217,6 +251,7 @@ pub fn measure(loaded: &mut Loaded, opts: &MeasureOptions) -> Result<Measured, B
             });
         }
         b.set_threads(threads_batch);
+        let _pool = ThreadPool::attach(b.ctx, threads_batch);
         b.clear();
         if opts.warmup {
             b.prompt(opts.n_prompt, n_batch, &test)?;
@@ -240,6 +275,7 @@ pub fn measure(loaded: &mut Loaded, opts: &MeasureOptions) -> Result<Measured, B
             });
         }
         b.set_threads(threads);
+        let _pool = ThreadPool::attach(b.ctx, threads);
         b.clear();
         if opts.warmup {
             b.generate(1, &test)?;
