@@ -390,6 +390,7 @@ mod engine {
         if request.n_ctx.is_none() {
             request.n_ctx = Some((args.n_prompt + args.n_gen).max(args.n_prompt.max(1)));
         }
+        INTERRUPT.store(false, Ordering::SeqCst);
         let _ = ctrlc::set_handler(|| INTERRUPT.store(true, Ordering::SeqCst));
 
         // Plan everything first: the ladder stops at the first model that cannot fit.

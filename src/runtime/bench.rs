@@ -214,7 +214,8 @@ impl Bench {
     }
 }
 
-/// Measures `loaded` (see the module docs).
+/// Measures `loaded` (see the module docs). A set [`INTERRUPT`] stops it with
+/// [`BenchError::Decode`] code 2.
 pub fn measure(loaded: &mut Loaded, opts: &MeasureOptions) -> Result<Measured, BenchError> {
     let threads = loaded.context().settings().n_threads;
     let threads_batch = loaded.context().settings().n_threads_batch;
@@ -238,7 +239,6 @@ pub fn measure(loaded: &mut Loaded, opts: &MeasureOptions) -> Result<Measured, B
             n_vocab,
         },
     };
-    INTERRUPT.store(false, Ordering::Relaxed);
     let reps = opts.repetitions.max(1);
     let mut out = Measured { pp: None, tg: None };
     if opts.n_prompt > 0 {
@@ -405,7 +405,9 @@ fn load_for(
 /// Measures every point of `points` on the model at `path`, in order, calling
 /// `on_point` after each (with its index and result). Points without a plan are
 /// skipped with the planner's reason; a point that fails to load or run is reported
-/// as failed and the next one goes on.
+/// as failed and the next one goes on. Once [`INTERRUPT`] is set (Ctrl-C) the decode
+/// in progress stops and the remaining points are skipped; the caller clears it
+/// before starting.
 pub fn bench_points(
     path: &Path,
     points: &[PlannedPoint],
@@ -416,6 +418,9 @@ pub fn bench_points(
     let mut out = Vec::with_capacity(points.len());
     for (i, p) in points.iter().enumerate() {
         let result = match &p.plan {
+            _ if INTERRUPT.load(Ordering::Relaxed) => {
+                skipped(p, PointStatus::Skipped("interrupted (Ctrl-C)".into()), None)
+            }
             Err(reason) => skipped(p, PointStatus::Skipped(reason.clone()), None),
             Ok(plan) => match load_for(path, plan, current.take(), opts) {
                 Err(e) => skipped(p, PointStatus::Failed(e.to_string()), Some(plan)),
