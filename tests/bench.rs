@@ -446,6 +446,39 @@ mod runtime {
     }
 
     #[test]
+    fn nothing_measured_is_an_error_after_the_report() {
+        let dir = tempfile::tempdir().unwrap();
+        // 4 GiB of RAM is all reserve: no point fits, each says why, exit code 1.
+        strix(dir.path())
+            .args([
+                "bench",
+                "-m",
+                &gemma(),
+                "--ram",
+                "4GiB",
+                "--sweep",
+                "threads=1,2",
+            ])
+            .args(TINY)
+            .assert()
+            .failure()
+            .stdout(predicate::str::contains(
+                "skipped: Gemma 3 270m does not fit",
+            ))
+            .stderr(predicate::str::contains("nothing was measured"));
+        strix(dir.path())
+            .args(["bench", "--ladder", "397b", "--models-dir"])
+            .arg(dir.path())
+            .args(TINY)
+            .assert()
+            .failure()
+            .stdout(predicate::str::contains("missing: 397b (looked in"))
+            .stderr(predicate::str::contains(
+                "none of the models is on this machine",
+            ));
+    }
+
+    #[test]
     fn synthetic_moe_sweep_over_threads_and_expert_placement() {
         let dir = tempfile::tempdir().unwrap();
         let moe = synth(dir.path(), "micro-moe");

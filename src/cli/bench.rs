@@ -502,12 +502,25 @@ mod engine {
             calibration,
             economics,
         };
+        super::emit(&report, format)?;
+        let measured = report
+            .models
+            .iter()
+            .flat_map(|m| &m.points)
+            .any(|p| p.status == PointStatus::Measured);
+        if !measured {
+            bail!(if report.models.is_empty() {
+                "nothing was measured: none of the models is on this machine (or the first cannot fit)"
+            } else {
+                "nothing was measured: every point was skipped or failed (see the reasons above)"
+            });
+        }
         if let (Some(path), Some(spec)) = (&args.plot, &sweep) {
             let key = spec.dims[0].key;
             strix_run::bench::plot::write_svg(&report, key, path)?;
             eprintln!("plot: {}", path.display());
         }
-        super::emit(&report, format)
+        Ok(())
     }
 }
 
