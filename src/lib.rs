@@ -3,9 +3,11 @@
 //!
 //! Layers, each depending only on the ones before it:
 //! [`gguf`] (file format) → [`model`] (what a model needs) → [`hardware`] (what the
-//! machine offers) → [`planner`] (how to place the model) → `runtime` (llama.cpp,
-//! behind the `runtime` feature) → the `strix-run` binary.
+//! machine offers) → [`planner`] (how to place the model) → [`bench`] (what to
+//! measure and how to report it, without llama.cpp) → `runtime` (llama.cpp, behind the
+//! `runtime` feature) → the `strix-run` binary.
 
+pub mod bench;
 pub mod discovery;
 pub mod gguf;
 pub mod hardware;

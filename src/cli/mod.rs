@@ -1,5 +1,6 @@
 //! Command-line interface: one module per subcommand.
 
+mod bench;
 mod doctor;
 mod format;
 mod inspect;
@@ -36,6 +37,9 @@ struct Cli {
 enum Command {
     /// Plan, load and generate (the same as giving the options without a subcommand).
     Run(Box<run::RunArgs>),
+    /// Measure prompt and generation speed (llama-bench style) of the plan, a sweep
+    /// grid or a model ladder; calibrate the planner's speed model on this machine.
+    Bench(Box<bench::BenchArgs>),
     /// What this build carries, what the machine is, which backends can run here.
     Doctor(doctor::DoctorArgs),
     /// Summarize a GGUF model: architecture, layers, sizes, experts, quantization.
@@ -54,6 +58,7 @@ pub fn run() -> ExitCode {
     let result = match cli.command {
         None => run::run(&cli.run),
         Some(Command::Run(args)) => run::run(&args),
+        Some(Command::Bench(args)) => bench::run(&args),
         Some(Command::Doctor(args)) => doctor::run(&args),
         Some(Command::Inspect(args)) => inspect::run(&args),
         Some(Command::Models(args)) => models::run(&args),

@@ -68,6 +68,10 @@ pub struct PlanFlags {
     /// RAM to keep back for the OS and display (default 4GiB).
     #[arg(long = "os-reserve", value_parser = strix_run::hardware::parse_size)]
     pub os_reserve: Option<u64>,
+    /// Ignore this machine's speed calibration (`strix-run bench` writes it): predict
+    /// with the default constants, and record nothing.
+    #[arg(long = "no-calibration")]
+    pub no_calibration: bool,
 }
 
 impl PlanFlags {
@@ -136,8 +140,11 @@ pub enum PlannerChoice {
 pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
     let model = ModelMeta::open(&args.model)?;
     let hw = super::machine::machine(&args.hardware)?;
+    let (speed, source) = super::machine::speed(&hw, args.plan.no_calibration);
+    let mut request = args.plan.request(&args.hardware);
+    request.speed = Some(speed);
     let started = std::time::Instant::now();
-    let planned = Planner::plan(&model, &hw, &args.plan.request(&args.hardware));
+    let planned = Planner::plan(&model, &hw, &request);
     let planned_in = started.elapsed();
     if args.planner == PlannerChoice::LlamaFit {
         return llama_fit::compare(&model, &planned, planned_in, args.json);
@@ -159,6 +166,7 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
         return print_json(&plan);
     }
     print_plan(&model, &hw, &plan);
+    println!("{source}");
     Ok(())
 }
 

@@ -75,7 +75,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     };
     let discovery = DiscoveryConfig::from_env(args.models_dirs.clone());
     let hw = machine(&args.hardware)?;
-    let request = args.plan.request(&args.hardware);
+    let mut request = args.plan.request(&args.hardware);
+    let (speed, source) = super::machine::speed(&hw, args.plan.no_calibration);
+    request.speed = Some(speed);
     let path = match resolve(query, &discovery)? {
         Resolved::Local { model, candidates } => {
             if !candidates.is_empty() && !args.json {
@@ -118,6 +120,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
                 )?;
             } else {
                 print_plan(&meta, &hw, &plan);
+                println!("{source}");
             }
             if args.dry_run {
                 return Ok(());
@@ -132,6 +135,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             return print_json(&plan);
         }
         print_plan(&meta, &hw, &plan);
+        println!("{source}");
         return Ok(());
     }
     engine::run(args, &path, hw, request)

@@ -5,9 +5,11 @@
 //!
 //! The machine's knowledge (pools, caps, broken combinations) comes from
 //! [`crate::hardware`]'s rules table; the memory model is in [`memory`], the speed
-//! model and its fitted constants in [`speed`].
+//! model and its fitted constants in [`speed`], and this machine's corrections to them
+//! (measured by `strix-run bench`) in [`calibration`].
 
 mod advice;
+pub mod calibration;
 pub mod emit;
 pub mod memory;
 mod search;

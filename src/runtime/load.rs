@@ -203,6 +203,9 @@ pub enum LoadError {
         /// What was tried, in order.
         attempts: Vec<Attempt>,
     },
+    /// [`Loaded::reconfigure`] could not switch to the plan.
+    #[error("could not switch the loaded model to the new plan: {0}")]
+    Reconfigure(String),
     /// Reading back what llama.cpp allocated failed.
     #[error("reading llama.cpp's memory breakdown: {0}")]
     Actual(#[from] ActualError),
@@ -672,6 +675,78 @@ impl Loaded {
     pub fn refresh_actual(&mut self) -> Result<&ActualMemory, ActualError> {
         self.actual = actual_memory(&self.context)?;
         Ok(&self.actual)
+    }
+
+    /// Whether `plan` can run on this loaded model (same backend, n_gpu_layers,
+    /// n_cpu_moe and load mode), so that [`Loaded::reconfigure`] needs only a new
+    /// context, or nothing.
+    pub fn same_model(&self, plan: &Plan) -> bool {
+        ModelKey::of(&self.plan) == ModelKey::of(plan)
+    }
+
+    /// Switches to `plan`, which must satisfy [`Loaded::same_model`]: the model is kept;
+    /// when only the thread counts differ the context is kept too (with
+    /// `llama_set_n_threads`), otherwise the context is freed and a new one is created
+    /// with the plan's parameters. Returns the loaded model and whether a new context
+    /// was made. On failure everything is freed (load again with [`plan_and_load`]).
+    pub fn reconfigure(self, plan: Plan) -> Result<(Loaded, bool), LoadError> {
+        if !self.same_model(&plan) {
+            return Err(LoadError::Reconfigure(format!(
+                "the plan needs another model load ({} instead of {})",
+                plan_summary(&plan),
+                plan_summary(&self.plan)
+            )));
+        }
+        let started = Instant::now();
+        let wanted = ContextSettings::from_plan(&plan);
+        let mut current = self.context.settings;
+        current.n_threads = wanted.n_threads;
+        current.n_threads_batch = wanted.n_threads_batch;
+        let Loaded {
+            context,
+            model,
+            meta,
+            attempts,
+            ..
+        } = self;
+        if current == wanted {
+            let mut context = context;
+            // SAFETY: live context.
+            unsafe {
+                sys::llama_set_n_threads(context.as_ptr(), wanted.n_threads, wanted.n_threads_batch)
+            };
+            context.settings = wanted;
+            let actual = actual_memory(&context)?;
+            return Ok((
+                Loaded {
+                    context,
+                    model,
+                    plan,
+                    meta,
+                    attempts,
+                    load_seconds: started.elapsed().as_secs_f64(),
+                    actual,
+                },
+                false,
+            ));
+        }
+        // The old context goes first: its KV cache and compute buffers are freed
+        // before the new ones are allocated.
+        drop(context);
+        let context = create_context(&model, wanted, false).map_err(LoadError::Reconfigure)?;
+        let actual = actual_memory(&context)?;
+        Ok((
+            Loaded {
+                context,
+                model,
+                plan,
+                meta,
+                attempts,
+                load_seconds: started.elapsed().as_secs_f64(),
+                actual,
+            },
+            true,
+        ))
     }
 
     /// The serialisable report.

@@ -2,6 +2,7 @@
 //! llama-cpp-sys-2 / llama-cpp-2, plus a small C++ shim (`shim/`, built by `build.rs`)
 //! for the few things llama-cpp-2's public API lacks.
 //!
+//! - [`bench`]: llama-bench-style prompt and generation measurements of a loaded plan.
 //! - [`oracle`]: llama.cpp's own projection of per-device memory (model / context /
 //!   compute bytes) for a model and parameters, without allocating, and llama.cpp's own
 //!   parameter fitting. The planner checks itself against it.
@@ -13,6 +14,7 @@
 //! trace, 5 debug), in which case it prints to stderr.
 
 pub mod actual;
+pub mod bench;
 pub mod devices;
 pub mod load;
 pub mod oracle;
