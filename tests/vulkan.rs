@@ -324,3 +324,37 @@ fn gemma_splits_between_vulkan_and_cpu_under_a_small_budget() {
     let ours = greedy(&mut vulkan);
     compare("half the blocks on Vulkan", &vulkan, &ours, &cpu, &theirs);
 }
+
+/// The CLI's what-if flags apply after llama.cpp's devices are merged in: `--gpu-mem`
+/// sizes the lavapipe device, which only llama.cpp's device list knows.
+#[test]
+fn cli_gpu_mem_sizes_a_device_only_llama_cpp_lists() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let visible = std::env::var("GGML_VK_VISIBLE_DEVICES").unwrap_or_else(|_| "0".to_owned());
+    let out = assert_cmd::Command::cargo_bin("strix-run")
+        .expect("binary")
+        .env("GGML_VK_VISIBLE_DEVICES", visible)
+        .args([
+            "plan",
+            "--json",
+            "--no-calibration",
+            "--gpu-mem",
+            "4GiB",
+            "--model",
+        ])
+        .arg(support::gemma_path())
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(plan["backend"], "vulkan", "{plan}");
+    assert_eq!(
+        plan["memory"]["gpu_budget_bytes"].as_u64(),
+        Some(4 << 30),
+        "{plan}"
+    );
+}

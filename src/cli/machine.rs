@@ -3,22 +3,26 @@
 //! what-if overrides.
 
 use anyhow::Context;
-use strix_run::hardware::{resolve, DetectConfig, Hardware, HardwareOverrides, HardwareSource};
+use strix_run::hardware::{resolve, DetectConfig, Hardware, HardwareOverrides};
 use strix_run::planner::calibration::{self, CalibrationFile, SpeedSource};
 use strix_run::planner::SpeedConstants;
 
-/// Resolves the hardware for a command.
+/// Resolves the hardware for a command. On a detected machine llama.cpp's own devices
+/// are merged in before the what-if flags apply, so `--gpu-mem` and friends also work
+/// on a GPU only llama.cpp sees (e.g. Mesa's lavapipe, whose PCI vendor detection does
+/// not know). `--backend` replaces the backend list, so no merge then.
 pub fn machine(flags: &HardwareOverrides) -> anyhow::Result<Hardware> {
-    #[allow(unused_mut)]
-    let mut hw = resolve(flags, &DetectConfig::default()).context("describing the hardware")?;
     #[cfg(feature = "runtime")]
-    if hw.source == HardwareSource::Detected && flags.backends.is_none() {
+    if flags.preset.is_none() && flags.hw_profile.is_none() && flags.backends.is_none() {
+        let mut hw = strix_run::hardware::detect(&DetectConfig::default())
+            .context("describing the hardware")?;
         let devices = strix_run::runtime::devices::llama_devices();
         strix_run::runtime::devices::merge_into(&mut hw, &devices);
+        return flags
+            .apply(hw)
+            .context("applying the hardware flags to this machine");
     }
-    #[cfg(not(feature = "runtime"))]
-    let _ = HardwareSource::Detected;
-    Ok(hw)
+    resolve(flags, &DetectConfig::default()).context("describing the hardware")
 }
 
 /// The speed constants to plan `hw` with: this machine's calibration (see
