@@ -56,7 +56,11 @@ pub fn args(plan: &Plan, target: EmitTarget) -> Vec<String> {
             push("-fa", u8::from(plan.flash_attn).to_string());
             push("-ctk", plan.type_k.to_string());
             push("-ctv", plan.type_v.to_string());
-            push("-mmp", u8::from(plan.use_mmap).to_string());
+            // The pinned llama-bench's `--load-mode` (`-mmp` is deprecated there).
+            push(
+                "-lm",
+                if plan.use_mmap { "mmap" } else { "none" }.to_string(),
+            );
         }
     }
     a
