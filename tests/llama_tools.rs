@@ -14,7 +14,6 @@
 mod support;
 
 use std::process::Command;
-use strix_run::hardware::{resolve, DetectConfig, HardwareOverrides};
 use strix_run::planner::{Pinned, Request};
 use strix_run::runtime::load::{plan_and_load, LoadOptions};
 use strix_run::runtime::session::Session;
@@ -29,9 +28,6 @@ const PROMPTS: [&str; 3] = [
 const N_PREDICT: usize = 32;
 
 fn gemma_session() -> Session {
-    let mut hw =
-        resolve(&HardwareOverrides::default(), &DetectConfig::default()).expect("detection");
-    strix_run::runtime::devices::merge_into(&mut hw, &strix_run::runtime::devices::llama_devices());
     let request = Request {
         n_ctx: Some(1024),
         pinned: Pinned {
@@ -40,7 +36,7 @@ fn gemma_session() -> Session {
         },
         ..Request::default()
     };
-    let mut opts = LoadOptions::new(request, hw);
+    let mut opts = LoadOptions::new(request, support::detected_hardware());
     opts.progress = false;
     Session::new(plan_and_load(&support::gemma_path(), &opts).expect("Gemma loads"))
 }

@@ -12,21 +12,12 @@
 mod support;
 
 use std::ops::ControlFlow;
-use strix_run::hardware::{resolve, DetectConfig, Hardware, HardwareOverrides};
 use strix_run::planner::{Pinned, Request};
 use strix_run::runtime::actual::{reference_greedy, ReferenceParams};
 use strix_run::runtime::load::{plan_and_load, ContextSettings, LoadOptions};
 use strix_run::runtime::session::{
     ChatMessage, GenerateOptions, SamplingOptions, Session, StopReason, TemplateSource,
 };
-
-fn hardware() -> Hardware {
-    let mut hw =
-        resolve(&HardwareOverrides::default(), &DetectConfig::default()).expect("detection");
-    let devices = strix_run::runtime::devices::llama_devices();
-    strix_run::runtime::devices::merge_into(&mut hw, &devices);
-    hw
-}
 
 /// Gemma on the CPU with a small context (fast to create) and 2 threads.
 fn gemma_session() -> Session {
@@ -38,7 +29,7 @@ fn gemma_session() -> Session {
         },
         ..Request::default()
     };
-    let mut opts = LoadOptions::new(request, hardware());
+    let mut opts = LoadOptions::new(request, support::detected_hardware());
     opts.progress = false;
     let loaded = plan_and_load(&support::gemma_path(), &opts).expect("Gemma loads");
     Session::new(loaded)
@@ -287,14 +278,11 @@ fn model_chat_template_is_used() {
     w.write(&copy, TensorData::Fill(&mut fill))
         .expect("write copy");
 
-    let mut hw =
-        resolve(&HardwareOverrides::default(), &DetectConfig::default()).expect("detection");
-    strix_run::runtime::devices::merge_into(&mut hw, &strix_run::runtime::devices::llama_devices());
     let request = Request {
         n_ctx: Some(512),
         ..Request::default()
     };
-    let mut opts = LoadOptions::new(request, hw);
+    let mut opts = LoadOptions::new(request, support::detected_hardware());
     opts.progress = false;
     let mut session = Session::new(plan_and_load(&copy, &opts).expect("copy loads"));
     assert_eq!(

@@ -16,7 +16,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, Once};
-use strix_run::hardware::{resolve, DetectConfig, Hardware, HardwareOverrides};
+use strix_run::hardware::Hardware;
 use strix_run::model::synth::{synth, SynthRequest};
 use strix_run::planner::{KvType, Pinned, Request};
 use strix_run::runtime::load::{
@@ -60,11 +60,7 @@ fn take_log() -> String {
 
 fn hardware() -> Hardware {
     capture_log();
-    let mut hw =
-        resolve(&HardwareOverrides::default(), &DetectConfig::default()).expect("detection");
-    let devices = strix_run::runtime::devices::llama_devices();
-    strix_run::runtime::devices::merge_into(&mut hw, &devices);
-    hw
+    support::detected_hardware()
 }
 
 fn write(preset: &str, dir: &Path) -> PathBuf {

@@ -149,6 +149,15 @@ struct Bench {
     tokens: Tokens,
 }
 
+/// The loop a test times: llama-bench's `test_prompt` or `test_gen`.
+#[derive(Clone, Copy)]
+enum TestLoop {
+    /// Decode the tokens in chunks of `n_batch`.
+    Prompt { n_batch: u32 },
+    /// Decode the tokens one at a time.
+    Generate,
+}
+
 impl Bench {
     fn decode(&mut self, batch: &mut [i32], test: &str) -> Result<(), BenchError> {
         let n = i32::try_from(batch.len()).unwrap_or(i32::MAX);
@@ -172,6 +181,56 @@ impl Bench {
     fn set_threads(&self, threads: i32) {
         // SAFETY: live context.
         unsafe { sys::llama_set_n_threads(self.ctx, threads, threads) };
+    }
+
+    fn run(&mut self, test: TestLoop, tokens: u32, name: &str) -> Result<(), BenchError> {
+        match test {
+            TestLoop::Prompt { n_batch } => self.prompt(tokens, n_batch, name),
+            TestLoop::Generate => self.generate(tokens, name),
+        }
+    }
+
+    /// One llama-bench test of `tokens` tokens on `threads` threads (a threadpool
+    /// attached for the test): one warm-up when asked (llama-bench's: the whole prompt,
+    /// or one generated token), then the timed repetitions, each on emptied memory.
+    fn measure_test(
+        &mut self,
+        test: TestLoop,
+        tokens: u32,
+        n_ctx: u32,
+        threads: i32,
+        opts: &MeasureOptions,
+    ) -> Result<Samples, BenchError> {
+        let name = match test {
+            TestLoop::Prompt { .. } => format!("pp{tokens}"),
+            TestLoop::Generate => format!("tg{tokens}"),
+        };
+        if tokens > n_ctx {
+            return Err(BenchError::ContextTooSmall {
+                test: name,
+                tokens,
+                n_ctx,
+            });
+        }
+        self.set_threads(threads);
+        let _pool = ThreadPool::attach(self.ctx, threads);
+        self.clear();
+        if opts.warmup {
+            let warm = match test {
+                TestLoop::Prompt { .. } => tokens,
+                TestLoop::Generate => 1,
+            };
+            self.run(test, warm, &name)?;
+        }
+        let reps = opts.repetitions.max(1);
+        let mut times = Vec::with_capacity(reps as usize);
+        for _ in 0..reps {
+            self.clear();
+            let t = Instant::now();
+            self.run(test, tokens, &name)?;
+            times.push(t.elapsed().as_secs_f64());
+        }
+        Ok(Samples::from_times(tokens, &times))
     }
 
     /// llama-bench's `test_prompt`.
@@ -239,55 +298,13 @@ pub fn measure(loaded: &mut Loaded, opts: &MeasureOptions) -> Result<Measured, B
             n_vocab,
         },
     };
-    let reps = opts.repetitions.max(1);
     let mut out = Measured { pp: None, tg: None };
     if opts.n_prompt > 0 {
-        let test = format!("pp{}", opts.n_prompt);
-        if opts.n_prompt > n_ctx {
-            return Err(BenchError::ContextTooSmall {
-                test,
-                tokens: opts.n_prompt,
-                n_ctx,
-            });
-        }
-        b.set_threads(threads_batch);
-        let _pool = ThreadPool::attach(b.ctx, threads_batch);
-        b.clear();
-        if opts.warmup {
-            b.prompt(opts.n_prompt, n_batch, &test)?;
-        }
-        let mut times = Vec::with_capacity(reps as usize);
-        for _ in 0..reps {
-            b.clear();
-            let t = Instant::now();
-            b.prompt(opts.n_prompt, n_batch, &test)?;
-            times.push(t.elapsed().as_secs_f64());
-        }
-        out.pp = Some(Samples::from_times(opts.n_prompt, &times));
+        let test = TestLoop::Prompt { n_batch };
+        out.pp = Some(b.measure_test(test, opts.n_prompt, n_ctx, threads_batch, opts)?);
     }
     if opts.n_gen > 0 {
-        let test = format!("tg{}", opts.n_gen);
-        if opts.n_gen > n_ctx {
-            return Err(BenchError::ContextTooSmall {
-                test,
-                tokens: opts.n_gen,
-                n_ctx,
-            });
-        }
-        b.set_threads(threads);
-        let _pool = ThreadPool::attach(b.ctx, threads);
-        b.clear();
-        if opts.warmup {
-            b.generate(1, &test)?;
-        }
-        let mut times = Vec::with_capacity(reps as usize);
-        for _ in 0..reps {
-            b.clear();
-            let t = Instant::now();
-            b.generate(opts.n_gen, &test)?;
-            times.push(t.elapsed().as_secs_f64());
-        }
-        out.tg = Some(Samples::from_times(opts.n_gen, &times));
+        out.tg = Some(b.measure_test(TestLoop::Generate, opts.n_gen, n_ctx, threads, opts)?);
     }
     // Leave the context as the plan set it.
     // SAFETY: live context.

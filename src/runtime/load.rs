@@ -709,31 +709,21 @@ impl Loaded {
             attempts,
             ..
         } = self;
-        if current == wanted {
+        let (context, new_context) = if current == wanted {
             let mut context = context;
             // SAFETY: live context.
             unsafe {
                 sys::llama_set_n_threads(context.as_ptr(), wanted.n_threads, wanted.n_threads_batch)
             };
             context.settings = wanted;
-            let actual = actual_memory(&context)?;
-            return Ok((
-                Loaded {
-                    context,
-                    model,
-                    plan,
-                    meta,
-                    attempts,
-                    load_seconds: started.elapsed().as_secs_f64(),
-                    actual,
-                },
-                false,
-            ));
-        }
-        // The old context goes first: its KV cache and compute buffers are freed
-        // before the new ones are allocated.
-        drop(context);
-        let context = create_context(&model, wanted, false).map_err(LoadError::Reconfigure)?;
+            (context, false)
+        } else {
+            // The old context goes first: its KV cache and compute buffers are freed
+            // before the new ones are allocated.
+            drop(context);
+            let context = create_context(&model, wanted, false).map_err(LoadError::Reconfigure)?;
+            (context, true)
+        };
         let actual = actual_memory(&context)?;
         Ok((
             Loaded {
@@ -745,7 +735,7 @@ impl Loaded {
                 load_seconds: started.elapsed().as_secs_f64(),
                 actual,
             },
-            true,
+            new_context,
         ))
     }
 

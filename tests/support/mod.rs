@@ -57,3 +57,15 @@ pub fn llama_tool(name: &str) -> PathBuf {
     );
     path
 }
+
+/// This machine as detected, with the devices llama.cpp itself sees merged in (what
+/// the CLI plans with when no hardware flag is given).
+#[cfg(feature = "runtime")]
+pub fn detected_hardware() -> strix_run::hardware::Hardware {
+    use strix_run::hardware::{resolve, DetectConfig, HardwareOverrides};
+    let mut hw =
+        resolve(&HardwareOverrides::default(), &DetectConfig::default()).expect("detection");
+    let devices = strix_run::runtime::devices::llama_devices();
+    strix_run::runtime::devices::merge_into(&mut hw, &devices);
+    hw
+}
