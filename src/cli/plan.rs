@@ -275,10 +275,12 @@ pub fn print_plan(model: &ModelMeta, hw: &Hardware, plan: &Plan) {
         p.pp_tok_s,
         p.pp_range.0,
         p.pp_range.1,
-        if p.calibrated {
-            "calibrated on this machine"
-        } else {
-            "default constants, fitted to the seed's Strix Halo"
+        match (p.calibrated, plan.backend) {
+            (true, _) => "calibrated on this machine",
+            (false, Backend::Cuda) => {
+                "default constants, fitted to the seed's Strix Halo and an H200 sweep (CUDA)"
+            }
+            (false, _) => "default constants, fitted to the seed's Strix Halo",
         }
     );
     println!("binding constraint: {}", plan.binding_constraint);

@@ -24,8 +24,9 @@
 //!   proportional to these, so a CPU-only plan's predicted tg and pp move by exactly
 //!   the scales.
 //! - GPU backends (Vulkan, HIP, CUDA): `gpu_dense_efficiency` and
-//!   `gpu_expert_efficiency` × generation scale, `gpu_block_overhead_s` and
-//!   `split_overhead_s` ÷ generation scale (every GPU-side time term shrinks by the
+//!   `gpu_expert_efficiency` × generation scale, the block overheads
+//!   (`gpu_block_overhead_s`, `cuda_block_overhead_s`) and hand-over costs
+//!   (`split_overhead_s`, `pcie_split_overhead_s`) ÷ generation scale (every GPU-side time term shrinks by the
 //!   scale), the backend's prompt FLOP/s × prompt scale. The CPU side of a split plan
 //!   keeps the CPU correction (when there is one).
 //!
@@ -213,7 +214,9 @@ impl MachineCalibration {
                 c.gpu_dense_efficiency = base.gpu_dense_efficiency * s;
                 c.gpu_expert_efficiency = base.gpu_expert_efficiency * s;
                 c.gpu_block_overhead_s = base.gpu_block_overhead_s / s;
+                c.cuda_block_overhead_s = base.cuda_block_overhead_s / s;
                 c.split_overhead_s = base.split_overhead_s / s;
+                c.pcie_split_overhead_s = base.pcie_split_overhead_s / s;
                 match gpu {
                     Backend::Vulkan => c.gpu_pp_flops_vulkan *= k.pp_scale,
                     _ => c.gpu_pp_flops_hip = base.gpu_pp_flops_hip * k.pp_scale,

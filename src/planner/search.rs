@@ -4,7 +4,7 @@
 
 use super::advice;
 use super::memory::{estimate, ContextShape, MemoryEstimate, Placement};
-use super::speed::{predict, Prediction, SpeedConstants, SpeedInputs};
+use super::speed::{predict, GpuLink, Prediction, SpeedConstants, SpeedInputs};
 use super::{KvType, MemoryReport, Objective, Plan, PlanError, Rejected, Request};
 use crate::hardware::{AllocationPool, Backend, Hardware, MemoryPools, MmapRule, PoolConfig};
 use crate::model::ModelMeta;
@@ -442,7 +442,9 @@ pub(super) fn plan(model: &ModelMeta, hw: &Hardware, req: &Request) -> Result<Pl
             .pinned
             .use_mmap
             .unwrap_or_else(|| default_mmap(model, hw, backend, &pools));
-        let gpu_bw = hw.gpu_for(backend).map_or(0, |g| g.bandwidth_bytes_per_s) as f64;
+        let gpu = hw.gpu_for(backend);
+        let gpu_bw = gpu.map_or(0, |g| g.bandwidth_bytes_per_s) as f64;
+        let gpu_link = GpuLink::of(gpu.is_none_or(|g| g.integrated));
         let mut best_for_backend: Option<Candidate> = None;
         let mut miss = None;
         for (type_k, type_v, flash_attn) in kv_options(req) {
@@ -461,6 +463,7 @@ pub(super) fn plan(model: &ModelMeta, hw: &Hardware, req: &Request) -> Result<Pl
                     backend,
                     os: hw.os,
                     gpu_bandwidth: gpu_bw,
+                    gpu_link,
                     cpu_bandwidth: hw.cpu_bandwidth_bytes_per_s as f64,
                     physical_cores: hw.cpu.physical_cores,
                     threads: s.threads,

@@ -7,7 +7,7 @@
 //! Prompt processing is compute-bound: 2 FLOPs per active weight per token.
 //!
 //! All constants live in [`SpeedConstants::SEED_FIT`] with the data they were fitted
-//! to. `docs/speed-model.md` shows the fit. Bandwidths come from the hardware model
+//! to; the README's "Measured" section shows the fit. Bandwidths come from the hardware model
 //! (measured: GPU ~212 GB/s, CPU ~110 GB/s on Strix Halo, lhl/strix-halo-testing).
 
 use super::memory::MemoryEstimate;
@@ -24,15 +24,21 @@ pub struct SpeedConstants {
     /// Fraction for routed-expert reads on the GPU (scattered expert matrices, IQ
     /// dequantisation).
     pub gpu_expert_efficiency: f64,
-    /// Fixed cost per block on the GPU per token (kernel launches), seconds.
+    /// Fixed cost per block on the GPU per token (kernel launches) on the Strix Halo
+    /// iGPU (Vulkan, HIP) and other non-CUDA GPUs, seconds.
     pub gpu_block_overhead_s: f64,
     /// Fraction of the CPU's measured bandwidth llama.cpp's CPU kernels reach on
     /// k-quants and legacy quants.
     pub cpu_efficiency: f64,
     /// The same for IQ (i-quant) types, whose dequantisation is compute-heavy on a CPU.
     pub cpu_iq_efficiency: f64,
-    /// Cost of one CPU↔GPU hand-over per token (synchronisation, copies), seconds.
+    /// Cost of one CPU↔GPU hand-over per token (synchronisation, copies) on an iGPU
+    /// that shares the CPU's memory, seconds.
     pub split_overhead_s: f64,
+    /// The same for a discrete GPU behind PCIe, seconds.
+    pub pcie_split_overhead_s: f64,
+    /// Fixed cost per block on the GPU per token with CUDA, seconds.
+    pub cuda_block_overhead_s: f64,
     /// Multiplier on the CPU side's efficiency under Windows (the seed's Windows runs
     /// were slower on the CPU side than its Linux CPU-only run).
     pub windows_cpu_factor: f64,
@@ -75,6 +81,17 @@ impl SpeedConstants {
     /// Vulkan, 195 ROCm, 22B active parameters); `cpu_pp_flops_per_core` is an
     /// assumption (~60 GFLOP/s per Zen 5 core on quantised matmul). `strix-run bench`
     /// calibration replaces all of them with values measured on the user's machine.
+    ///
+    /// Two constants describe a discrete NVIDIA GPU with CUDA instead, fitted by
+    /// `planner-tests/cuda_fit.rs` to `bench/results/2026-11-26-nvidia-h200.json`
+    /// (`bench/gpu-plan-check` on an H200 with CUDA 13.0: tiny-moe F16, 32 placements,
+    /// -ngl 0-19 and -ncmoe 1-18 at 16 threads, GPU read bandwidth measured there at
+    /// 4.25 TB/s): `cuda_block_overhead_s` (55 µs per GPU block per token, against the
+    /// iGPU's 187.5 µs) and `pcie_split_overhead_s` (15 µs per hand-over). The second
+    /// agrees with the bound of 0.22 ms that AlexsJones/llmfit pull request #755 gives
+    /// (RTX 2080 + ~102 GB/s DDR4, Qwen3-30B-A3B Q4_K_M `-ngl 99 --n-cpu-moe 36` at
+    /// 36.7 tok/s: 27.2 ms per token, at least 8.6 ms of it CPU expert reads and 2.5 ms
+    /// GPU reads, the rest at most for its 72 hand-overs).
     pub const SEED_FIT: SpeedConstants = SpeedConstants {
         gpu_dense_efficiency: 1.088,
         gpu_expert_efficiency: 0.684,
@@ -82,6 +99,8 @@ impl SpeedConstants {
         cpu_efficiency: 1.0,
         cpu_iq_efficiency: 0.738,
         split_overhead_s: 2.0e-3,
+        pcie_split_overhead_s: 15e-6,
+        cuda_block_overhead_s: 55e-6,
         windows_cpu_factor: 0.383,
         cpu_saturation_threads: 8.0,
         oversubscription_penalty: 0.541,
@@ -117,6 +136,8 @@ pub struct SpeedInputs {
     pub os: Os,
     /// GPU read bandwidth, bytes/s.
     pub gpu_bandwidth: f64,
+    /// How the GPU reaches the CPU's memory (sets the cost of a hand-over).
+    pub gpu_link: GpuLink,
     /// CPU read bandwidth, bytes/s.
     pub cpu_bandwidth: f64,
     /// Physical cores.
@@ -127,6 +148,26 @@ pub struct SpeedInputs {
     pub threads_batch: u32,
     /// Physical batch.
     pub n_ubatch: u32,
+}
+
+/// How the GPU is attached to the CPU's memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum GpuLink {
+    /// An iGPU sharing the CPU's memory (Strix Halo).
+    Unified,
+    /// A discrete card behind PCIe.
+    Pcie,
+}
+
+impl GpuLink {
+    /// The link of a GPU: unified for an integrated one, PCIe otherwise.
+    pub fn of(integrated: bool) -> GpuLink {
+        if integrated {
+            GpuLink::Unified
+        } else {
+            GpuLink::Pcie
+        }
+    }
 }
 
 /// Whether a type is one of the i-quants (costly to dequantise on a CPU).
@@ -249,8 +290,17 @@ pub fn predict(
         let bw = inputs.gpu_bandwidth.max(1.0);
         t += r.gpu_dense / (bw * c.gpu_dense_efficiency)
             + r.gpu_experts / (bw * c.gpu_expert_efficiency)
-            + r.gpu_blocks * c.gpu_block_overhead_s
-            + r.handovers * c.split_overhead_s;
+            + r.gpu_blocks
+                * if inputs.backend == Backend::Cuda {
+                    c.cuda_block_overhead_s
+                } else {
+                    c.gpu_block_overhead_s
+                }
+            + r.handovers
+                * match inputs.gpu_link {
+                    GpuLink::Unified => c.split_overhead_s,
+                    GpuLink::Pcie => c.pcie_split_overhead_s,
+                };
     }
     t += r.cpu / cpu_bw.max(1.0);
     let tg = if t > 0.0 { 1.0 / t } else { 0.0 };
