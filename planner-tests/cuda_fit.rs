@@ -12,6 +12,8 @@
 
 mod common;
 
+use common::{fit_constants, Fitted};
+
 use serde_json::Value;
 use strix_run::hardware::{Backend, Hardware};
 use strix_run::model::synth::{synth, SynthRequest};
@@ -81,19 +83,24 @@ fn load() -> Sweep {
     }
 }
 
+/// A point's configuration, pinned for the planner.
+fn pinned(p: &Point) -> Pinned {
+    Pinned {
+        backend: Some(Backend::Cuda),
+        n_gpu_layers: Some(p.ngl),
+        n_cpu_moe: Some(p.ncmoe),
+        threads: Some(p.threads),
+        n_ubatch: Some(p.ubatch),
+        ..Pinned::default()
+    }
+}
+
 fn predict(s: &Sweep, c: &SpeedConstants) -> Vec<f64> {
     s.points
         .iter()
         .map(|p| {
             let req = Request {
-                pinned: Pinned {
-                    backend: Some(Backend::Cuda),
-                    n_gpu_layers: Some(p.ngl),
-                    n_cpu_moe: Some(p.ncmoe),
-                    threads: Some(p.threads),
-                    n_ubatch: Some(p.ubatch),
-                    ..Pinned::default()
-                },
+                pinned: pinned(p),
                 n_ctx: Some(s.n_ctx),
                 speed: Some((*c, false)),
                 ..Request::default()
@@ -113,52 +120,24 @@ fn loss(s: &Sweep, c: &SpeedConstants) -> f64 {
         .sum()
 }
 
-type Field = fn(&mut SpeedConstants) -> &mut f64;
-
-const CUDA_BLOCK: (&str, Field, f64, f64) = (
+const CUDA_BLOCK: Fitted = (
     "cuda_block_overhead_s",
     |c| &mut c.cuda_block_overhead_s,
     1e-6,
     1e-3,
 );
-const PCIE_SPLIT: (&str, Field, f64, f64) = (
+const PCIE_SPLIT: Fitted = (
     "pcie_split_overhead_s",
     |c| &mut c.pcie_split_overhead_s,
     1e-7,
     1e-2,
 );
 /// Nuisance: how much of the measured (PyTorch) CPU bandwidth llama.cpp reaches there.
-const CPU_EFF: (&str, Field, f64, f64) = ("cpu_efficiency", |c| &mut c.cpu_efficiency, 0.1, 1.0);
+const CPU_EFF: Fitted = ("cpu_efficiency", |c| &mut c.cpu_efficiency, 0.1, 1.0);
 
-/// Coordinate descent in log space over `fields`, each starting at the geometric
-/// middle of its bounds (independent of the committed values).
-fn fit(s: &Sweep, start: SpeedConstants, fields: &[(&str, Field, f64, f64)]) -> SpeedConstants {
-    let mut c = start;
-    for (_, f, lo, hi) in fields {
-        *f(&mut c) = (lo * hi).sqrt();
-    }
-    let mut best = loss(s, &c);
-    let mut step = 1.0f64;
-    while step > 1e-4 {
-        let mut improved = false;
-        for (_, f, lo, hi) in fields {
-            for dir in [1.0, -1.0] {
-                let mut trial = c;
-                let v = f(&mut trial);
-                *v = (*v * (dir * step).exp()).clamp(*lo, *hi);
-                let l = loss(s, &trial);
-                if l < best {
-                    best = l;
-                    c = trial;
-                    improved = true;
-                }
-            }
-        }
-        if !improved {
-            step /= 2.0;
-        }
-    }
-    c
+/// The fit of `fields` to the sweep (see [`fit_constants`]).
+fn fit(s: &Sweep, start: SpeedConstants, fields: &[Fitted]) -> SpeedConstants {
+    fit_constants(start, fields, 1.0, |c| loss(s, c))
 }
 
 #[test]
@@ -255,21 +234,7 @@ fn h200_plans_pick_the_fastest_placement_the_planner_lets_fit() {
         let best = s
             .points
             .iter()
-            .filter(|p| {
-                plan_at(
-                    &s,
-                    budget,
-                    Pinned {
-                        backend: Some(Backend::Cuda),
-                        n_gpu_layers: Some(p.ngl),
-                        n_cpu_moe: Some(p.ncmoe),
-                        threads: Some(p.threads),
-                        n_ubatch: Some(p.ubatch),
-                        ..Pinned::default()
-                    },
-                )
-                .is_some()
-            })
+            .filter(|p| plan_at(&s, budget, pinned(p)).is_some())
             .max_by(|a, b| a.measured_tg.total_cmp(&b.measured_tg))
             .expect("some placement fits");
         let ratio = mine.measured_tg / best.measured_tg;

@@ -170,13 +170,11 @@ fn loss(models: &[ModelMeta], pts: &[Point], c: &SpeedConstants) -> f64 {
         .sum()
 }
 
-type Field = fn(&mut SpeedConstants) -> &mut f64;
-
 /// The constants fitted here, with the physical bounds they must stay in; the others
 /// are fixed by their own sources. Efficiencies are fractions of *measured* bandwidth
 /// (GPU 212 GB/s, CPU 110 GB/s): the GPU may exceed its measured figure up to the
 /// 256 GB/s bus (×1.2), the CPU side may not exceed its STREAM figure.
-const FITTED: [(&str, Field, f64, f64); 7] = [
+const FITTED: [Fitted; 7] = [
     (
         "gpu_dense_efficiency",
         |c| &mut c.gpu_dense_efficiency,
@@ -211,34 +209,11 @@ const FITTED: [(&str, Field, f64, f64); 7] = [
     ),
 ];
 
-/// Coordinate descent in log space from a neutral start, independent of SEED_FIT's values.
+/// The fit of the seed data (see [`fit_constants`]).
 fn fit(models: &[ModelMeta], pts: &[Point]) -> SpeedConstants {
-    let mut c = SpeedConstants::SEED_FIT;
-    for (_, f, lo, hi) in FITTED {
-        *f(&mut c) = (lo * hi).sqrt();
-    }
-    let mut step = 0.5f64;
-    let mut best = loss(models, pts, &c);
-    while step > 1e-4 {
-        let mut improved = false;
-        for (_, f, lo, hi) in FITTED {
-            for dir in [1.0, -1.0] {
-                let mut trial = c;
-                let v = f(&mut trial);
-                *v = (*v * (dir * step).exp()).clamp(lo.max(1e-9), hi);
-                let l = loss(models, pts, &trial);
-                if l < best {
-                    best = l;
-                    c = trial;
-                    improved = true;
-                }
-            }
-        }
-        if !improved {
-            step /= 2.0;
-        }
-    }
-    c
+    fit_constants(SpeedConstants::SEED_FIT, &FITTED, 0.5, |c| {
+        loss(models, pts, c)
+    })
 }
 
 #[test]

@@ -9,6 +9,7 @@ use std::sync::{Mutex, OnceLock};
 use strix_run::hardware::{Backend, BackendRuntime, Hardware, Os, RuntimeFlavor, RuntimeVersion};
 use strix_run::model::synth::{synth, SynthRequest};
 use strix_run::model::ModelMeta;
+use strix_run::planner::SpeedConstants;
 
 /// 2^30.
 pub const GIB: u64 = 1 << 30;
@@ -65,4 +66,44 @@ pub fn with_backends(mut hw: Hardware, backends: &[Runtime]) -> Hardware {
         })
         .collect();
     hw
+}
+
+/// A speed constant to fit: its name, where it lives, and its lower and upper bound.
+pub type Fitted = (&'static str, fn(&mut SpeedConstants) -> &mut f64, f64, f64);
+
+/// Fits `fields` of `start` by coordinate descent in log space on `loss`: each field
+/// starts at the geometric middle of its bounds (independent of the committed values),
+/// steps of ×e^±step, halving the step until 1e-4.
+pub fn fit_constants(
+    start: SpeedConstants,
+    fields: &[Fitted],
+    first_step: f64,
+    loss: impl Fn(&SpeedConstants) -> f64,
+) -> SpeedConstants {
+    let mut c = start;
+    for (_, f, lo, hi) in fields {
+        *f(&mut c) = (lo * hi).sqrt();
+    }
+    let mut best = loss(&c);
+    let mut step = first_step;
+    while step > 1e-4 {
+        let mut improved = false;
+        for (_, f, lo, hi) in fields {
+            for dir in [1.0, -1.0] {
+                let mut trial = c;
+                let v = f(&mut trial);
+                *v = (*v * (dir * step).exp()).clamp(lo.max(1e-9), *hi);
+                let l = loss(&trial);
+                if l < best {
+                    best = l;
+                    c = trial;
+                    improved = true;
+                }
+            }
+        }
+        if !improved {
+            step /= 2.0;
+        }
+    }
+    c
 }
