@@ -34,6 +34,8 @@ struct Sweep {
     hw: Hardware,
     model: ModelMeta,
     n_ctx: u32,
+    /// The budgets the run planned for, bytes.
+    budgets: Vec<u64>,
     points: Vec<Point>,
 }
 
@@ -75,10 +77,17 @@ fn load() -> Sweep {
             measured_tg: r["tg"]["avg_ts"].as_f64().expect("tg"),
         })
         .collect();
+    let budgets = doc["plans"]
+        .as_array()
+        .expect("plans")
+        .iter()
+        .map(|p| p["budget_bytes"].as_u64().expect("budget"))
+        .collect();
     Sweep {
         hw,
         model,
         n_ctx,
+        budgets,
         points,
     }
 }
@@ -204,17 +213,8 @@ fn plan_at(s: &Sweep, budget: u64, pinned: Pinned) -> Option<strix_run::planner:
 #[test]
 fn h200_plans_pick_the_fastest_placement_the_planner_lets_fit() {
     let s = load();
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(RESULTS);
-    let doc: Value =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("results")).expect("valid JSON");
-    let budgets: Vec<u64> = doc["plans"]
-        .as_array()
-        .expect("plans")
-        .iter()
-        .map(|p| p["budget_bytes"].as_u64().expect("budget"))
-        .collect();
-    assert!(!budgets.is_empty());
-    for budget in budgets {
+    assert!(!s.budgets.is_empty());
+    for &budget in &s.budgets {
         let plan = plan_at(&s, budget, Pinned::default()).expect("a plan at every budget");
         let mine = s
             .points

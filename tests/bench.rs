@@ -17,6 +17,12 @@ fn strix(config: &Path) -> Command {
 
 /// The Gemma 3 270M test model (`scripts/fetch-gemma`; `STRIX_GEMMA` overrides), as
 /// `tests/support` finds it (that module needs the runtime feature).
+/// Runs a command that must succeed and returns its standard output.
+fn stdout(cmd: &mut Command) -> String {
+    let out = cmd.assert().success().get_output().stdout.clone();
+    String::from_utf8(out).expect("UTF-8 output")
+}
+
 fn gemma() -> String {
     let path = std::env::var_os("STRIX_GEMMA")
         .map(std::path::PathBuf::from)
@@ -80,15 +86,12 @@ fn plan_applies_a_calibration_file() {
     use strix_run::planner::calibration::{machine_key, CalibrationFile, CalibrationRun};
     let dir = tempfile::tempdir().unwrap();
     let plan = |extra: &[&str]| -> serde_json::Value {
-        let out = strix(dir.path())
-            .args(["plan", "-m", &gemma(), "--json"])
-            .args(extra)
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        serde_json::from_slice(&out).unwrap()
+        let out = stdout(
+            strix(dir.path())
+                .args(["plan", "-m", &gemma(), "--json"])
+                .args(extra),
+        );
+        serde_json::from_str(&out).unwrap()
     };
     let default = plan(&[]);
     assert_eq!(default["predicted"]["calibrated"], false);
@@ -145,9 +148,8 @@ mod runtime {
     use serde_json::Value;
 
     fn json(cmd: &mut Command) -> Value {
-        let out = cmd.assert().success().get_output().stdout.clone();
-        serde_json::from_slice(&out)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out)))
+        let out = stdout(cmd);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
     }
 
     const TINY: [&str; 6] = ["--pp", "32", "--tg", "8", "-r", "2"];
@@ -233,23 +235,19 @@ mod runtime {
     #[test]
     fn markdown_and_csv_outputs() {
         let dir = tempfile::tempdir().unwrap();
-        let out = strix(dir.path())
-            .args(["bench", "-m", &gemma(), "--markdown", "--no-calibration"])
-            .args([
-                "--watts",
-                "60",
-                "--price-kwh",
-                "0.30",
-                "--hardware-cost",
-                "2000",
-            ])
-            .args(TINY)
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        let md = String::from_utf8(out).unwrap();
+        let md = stdout(
+            strix(dir.path())
+                .args(["bench", "-m", &gemma(), "--markdown", "--no-calibration"])
+                .args([
+                    "--watts",
+                    "60",
+                    "--price-kwh",
+                    "0.30",
+                    "--hardware-cost",
+                    "2000",
+                ])
+                .args(TINY),
+        );
         assert!(
             md.contains("| point | config | pp32 tok/s | tg8 tok/s |"),
             "{md}"
@@ -259,15 +257,11 @@ mod runtime {
         assert!(md.contains("energy +"), "{md}");
         assert!(md.contains("not recorded (--no-calibration)"), "{md}");
         assert!(!dir.path().join("strix-run/calibration.json").exists());
-        let out = strix(dir.path())
-            .args(["bench", "-m", &gemma(), "--csv", "--no-calibration"])
-            .args(TINY)
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        let csv = String::from_utf8(out).unwrap();
+        let csv = stdout(
+            strix(dir.path())
+                .args(["bench", "-m", &gemma(), "--csv", "--no-calibration"])
+                .args(TINY),
+        );
         let lines: Vec<&str> = csv.lines().collect();
         assert!(lines[0].starts_with("model,point,is_plan,status,reason,test,n_prompt,n_gen"));
         assert_eq!(lines.len(), 3, "{csv}");
@@ -482,22 +476,18 @@ mod runtime {
     fn synthetic_moe_sweep_over_threads_and_expert_placement() {
         let dir = tempfile::tempdir().unwrap();
         let moe = synth(dir.path(), "micro-moe");
-        let out = strix(dir.path())
-            .args([
-                "bench",
-                "-m",
-                &moe,
-                "--csv",
-                "--sweep",
-                "threads=1,2,ncmoe=0,2",
-            ])
-            .args(TINY)
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        let csv = String::from_utf8(out).unwrap();
+        let csv = stdout(
+            strix(dir.path())
+                .args([
+                    "bench",
+                    "-m",
+                    &moe,
+                    "--csv",
+                    "--sweep",
+                    "threads=1,2,ncmoe=0,2",
+                ])
+                .args(TINY),
+        );
         let lines: Vec<&str> = csv.lines().collect();
         let header: Vec<&str> = lines[0].split(',').collect();
         let col = |name: &str| header.iter().position(|h| *h == name).unwrap();

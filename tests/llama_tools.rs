@@ -13,33 +13,12 @@
 
 mod support;
 
-use std::process::Command;
-use strix_run::planner::{Pinned, Request};
-use strix_run::runtime::load::{plan_and_load, LoadOptions};
-use strix_run::runtime::session::Session;
+use support::{gemma_session, PROMPTS};
 
-const PROMPTS: [&str; 3] = [
-    "The capital of France is",
-    "Write a haiku about memory bandwidth:\n",
-    "<start_of_turn>user\nList three prime numbers.<end_of_turn>\n<start_of_turn>model\n",
-];
+use std::process::Command;
 
 /// Tokens generated per prompt.
 const N_PREDICT: usize = 32;
-
-fn gemma_session() -> Session {
-    let request = Request {
-        n_ctx: Some(1024),
-        pinned: Pinned {
-            threads: Some(2),
-            ..Pinned::default()
-        },
-        ..Request::default()
-    };
-    let mut opts = LoadOptions::new(request, support::detected_hardware());
-    opts.progress = false;
-    Session::new(plan_and_load(&support::gemma_path(), &opts).expect("Gemma loads"))
-}
 
 #[test]
 fn greedy_output_equals_llama_simple() {

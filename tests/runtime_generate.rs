@@ -11,29 +11,15 @@
 
 mod support;
 
+use support::{gemma_session, PROMPTS};
+
 use std::ops::ControlFlow;
-use strix_run::planner::{Pinned, Request};
+use strix_run::planner::Request;
 use strix_run::runtime::actual::{reference_greedy, ReferenceParams};
 use strix_run::runtime::load::{plan_and_load, ContextSettings, LoadOptions};
 use strix_run::runtime::session::{
     ChatMessage, GenerateOptions, SamplingOptions, Session, StopReason, TemplateSource,
 };
-
-/// Gemma on the CPU with a small context (fast to create) and 2 threads.
-fn gemma_session() -> Session {
-    let request = Request {
-        n_ctx: Some(1024),
-        pinned: Pinned {
-            threads: Some(2),
-            ..Pinned::default()
-        },
-        ..Request::default()
-    };
-    let mut opts = LoadOptions::new(request, support::detected_hardware());
-    opts.progress = false;
-    let loaded = plan_and_load(&support::gemma_path(), &opts).expect("Gemma loads");
-    Session::new(loaded)
-}
 
 fn reference_params(s: &ContextSettings, use_mmap: bool) -> ReferenceParams {
     ReferenceParams {
@@ -51,12 +37,6 @@ fn reference_params(s: &ContextSettings, use_mmap: bool) -> ReferenceParams {
         swa_full: s.swa_full,
     }
 }
-
-const PROMPTS: [&str; 3] = [
-    "The capital of France is",
-    "Write a haiku about memory bandwidth:\n",
-    "<start_of_turn>user\nList three prime numbers.<end_of_turn>\n<start_of_turn>model\n",
-];
 
 #[test]
 fn gemma_generates_like_llama_cpp() {

@@ -21,6 +21,8 @@
 
 mod support;
 
+use support::PROMPTS;
+
 use llama_cpp_sys_2 as sys;
 use std::sync::{Mutex, Once};
 use strix_run::hardware::{resolve, Backend, DetectConfig, Hardware, HardwareOverrides};
@@ -30,11 +32,6 @@ use strix_run::runtime::devices::{llama_devices, merge_into};
 use strix_run::runtime::load::{plan_and_load, plan_summary, LoadOptions, Loaded};
 use strix_run::runtime::session::Session;
 
-const PROMPTS: [&str; 3] = [
-    "The capital of France is",
-    "Write a haiku about memory bandwidth:\n",
-    "<start_of_turn>user\nList three prime numbers.<end_of_turn>\n<start_of_turn>model\n",
-];
 /// Tokens generated per prompt.
 const N: usize = 24;
 

@@ -69,3 +69,30 @@ pub fn detected_hardware() -> strix_run::hardware::Hardware {
     strix_run::runtime::devices::merge_into(&mut hw, &devices);
     hw
 }
+
+/// Prompts for the greedy-output comparisons: plain text, a trailing newline, and
+/// Gemma's chat turn markup.
+pub const PROMPTS: [&str; 3] = [
+    "The capital of France is",
+    "Write a haiku about memory bandwidth:\n",
+    "<start_of_turn>user\nList three prime numbers.<end_of_turn>\n<start_of_turn>model\n",
+];
+
+/// Gemma on the detected machine with a small context (fast to create) and 2 threads.
+#[cfg(feature = "runtime")]
+pub fn gemma_session() -> strix_run::runtime::session::Session {
+    use strix_run::planner::{Pinned, Request};
+    use strix_run::runtime::load::{plan_and_load, LoadOptions};
+    let request = Request {
+        n_ctx: Some(1024),
+        pinned: Pinned {
+            threads: Some(2),
+            ..Pinned::default()
+        },
+        ..Request::default()
+    };
+    let mut opts = LoadOptions::new(request, detected_hardware());
+    opts.progress = false;
+    let loaded = plan_and_load(&gemma_path(), &opts).expect("Gemma loads");
+    strix_run::runtime::session::Session::new(loaded)
+}
