@@ -26,9 +26,9 @@
 //! - GPU backends (Vulkan, HIP, CUDA): `gpu_dense_efficiency` and
 //!   `gpu_expert_efficiency` × generation scale, the block overheads
 //!   (`gpu_block_overhead_s`, `cuda_block_overhead_s`) and hand-over costs
-//!   (`split_overhead_s`, `pcie_split_overhead_s`) ÷ generation scale (every GPU-side time term shrinks by the
-//!   scale), the backend's prompt FLOP/s × prompt scale. The CPU side of a split plan
-//!   keeps the CPU correction (when there is one).
+//!   (`split_overhead_s`, `pcie_split_overhead_s`) ÷ generation scale (every GPU-side
+//!   time term shrinks by the scale), the backend's prompt FLOP/s × prompt scale.
+//!   The CPU side of a split plan keeps the CPU correction (when there is one).
 //!
 //! Scaling every term of a side uniformly changes the predicted speeds, not the
 //! ranking of placements within that side; the planner's choices between CPU and GPU

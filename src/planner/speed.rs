@@ -7,8 +7,9 @@
 //! Prompt processing is compute-bound: 2 FLOPs per active weight per token.
 //!
 //! All constants live in [`SpeedConstants::SEED_FIT`] with the data they were fitted
-//! to; the README's "Measured" section shows the fit. Bandwidths come from the hardware model
-//! (measured: GPU ~212 GB/s, CPU ~110 GB/s on Strix Halo, lhl/strix-halo-testing).
+//! to; the README's "Measured" section shows the fit. Bandwidths come from the
+//! hardware model (measured: GPU ~212 GB/s, CPU ~110 GB/s on Strix Halo,
+//! lhl/strix-halo-testing).
 
 use super::memory::MemoryEstimate;
 use crate::gguf::GgmlType;
@@ -151,7 +152,7 @@ pub struct SpeedInputs {
 }
 
 /// How the GPU is attached to the CPU's memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GpuLink {
     /// An iGPU sharing the CPU's memory (Strix Halo).
     Unified,
