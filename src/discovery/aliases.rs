@@ -65,7 +65,7 @@ pub const ALIASES: &[Alias] = &[
     },
     Alias {
         name: "30b",
-        preset: None,
+        preset: Some("qwen3-30b-a3b"),
         arch: &["qwen3moe"],
         size_label: "30B-A3B",
         family: &["qwen3"],

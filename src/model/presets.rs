@@ -263,7 +263,7 @@ const fn small_llama3_tokenizer(n_vocab: u32) -> TokenizerShape {
     }
 }
 
-static PRESETS: [Preset; 9] = [
+static PRESETS: [Preset; 10] = [
     Preset {
         name: "qwen3-8b",
         aliases: &["qwen3:8b", "Qwen3-8B"],
@@ -393,6 +393,39 @@ static PRESETS: [Preset; 9] = [
         default_shards: 4,
         runnable: false,
         source: "Qwen/Qwen3.5-397B-A17B config.json text_config (hidden_size 4096, 60 layers, 32/2 heads, head_dim 256, partial_rotary_factor 0.25, rope_theta 1e7, mrope_section [11,11,10], 512 experts, 10 per token, moe_intermediate_size 1024, shared_expert_intermediate_size 1024, full_attention_interval 4, linear_conv_kernel_dim 4, linear_key/value_head_dim 128, linear_num_key_heads 16, linear_num_value_heads 64, vocab 248320, max_position_embeddings 262144); llama.cpp src/models/qwen35moe.cpp",
+    },
+    Preset {
+        name: "qwen3-30b-a3b",
+        aliases: &["qwen3:30b", "qwen3-30b", "Qwen3-30B-A3B"],
+        description: "Qwen3-30B-A3B MoE (~30.5B total, ~3.3B active: 48 layers of 128 experts, 8 per token; ~18.6 GB at Q4_K_M)",
+        arch: "qwen3moe",
+        display_name: "Qwen3 30B A3B",
+        basename: "Qwen3",
+        size_label: "30B-A3B",
+        n_layer: 48,
+        n_embd: 2048,
+        n_ff: 6144,
+        n_head: 32,
+        n_head_kv: 4,
+        head_dim: 128,
+        n_rot: 128,
+        n_vocab: 151_936,
+        n_ctx_train: 40_960,
+        rms_eps: 1e-6,
+        rope_freq_base: 1_000_000.0,
+        tied_embeddings: false,
+        moe: Some(MoeShape {
+            n_expert: 128,
+            n_expert_used: 8,
+            n_ff_exp: 768,
+            n_ff_shexp: 0,
+        }),
+        hybrid: None,
+        tokenizer: QWEN3_TOKENIZER,
+        default_quant: "Q4_K_M",
+        default_shards: 1,
+        runnable: false,
+        source: "Qwen/Qwen3-30B-A3B config.json (hidden_size 2048, intermediate_size 6144, moe_intermediate_size 768, 48 layers, 32/4 heads, head_dim 128, 128 experts, 8 per token, vocab 151936, rope_theta 1e6, rms_norm_eps 1e-6, max_position_embeddings 40960, tie_word_embeddings false); llama.cpp src/models/qwen3moe.cpp",
     },
     Preset {
         name: "tiny-dense-1b",
@@ -559,7 +592,7 @@ static PRESETS: [Preset; 9] = [
     },
 ];
 
-/// All presets: the seed ladder first, then the small runnable ones.
+/// All presets: the seed ladder first, then Qwen3-30B-A3B, then the small runnable ones.
 pub fn presets() -> &'static [Preset] {
     &PRESETS
 }
