@@ -179,6 +179,38 @@ fn seed_6_default_gtt_gives_ttm_advice() {
     assert!(below.n_gpu_layers < 61 || below.n_cpu_moe > 0);
 }
 
+/// 6b. The GTT advice is only for plans memory kept partial: Qwen3 8B fits the default
+///     GTT whole, so with layers pinned on the CPU nothing is said about
+///     ttm.pages_limit (raising it would change nothing), only that more layers fit.
+#[test]
+fn no_ttm_advice_when_the_whole_model_fits_the_gtt() {
+    let m = model("qwen3-8b");
+    let hw = linux(512 << 20, &[(Backend::Vulkan, None, LLAMA)]);
+    let whole = Planner::plan(&m, &hw, &Request::default()).expect("plan");
+    assert_eq!(whole.n_gpu_layers, 37, "5.5 GB fits the default GTT");
+    let pinned = Request {
+        pinned: Pinned {
+            n_gpu_layers: Some(10),
+            ..Pinned::default()
+        },
+        ..Request::default()
+    };
+    let plan = Planner::plan(&m, &hw, &pinned).expect("plan");
+    assert_eq!(plan.n_gpu_layers, 10);
+    assert!(
+        !plan.advice.iter().any(|a| a.contains("ttm.pages_limit")),
+        "{:?}",
+        plan.advice
+    );
+    assert!(
+        plan.advice
+            .iter()
+            .any(|a| a.contains("more GPU layers would fit")),
+        "{:?}",
+        plan.advice
+    );
+}
+
 /// 7. Linux, ROCm 6.4, gfx1151: refused (segfault in libamdhip64), advising Vulkan or
 ///    ROCm >= 7.2.
 #[test]

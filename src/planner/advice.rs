@@ -96,17 +96,21 @@ pub(super) fn advice(
         && (c.placement.n_gpu_layers < model.n_layer_offloadable || c.placement.n_cpu_moe > 0);
     let carveout = hw.carveout_bytes.unwrap_or(0);
     let linux_amd_igpu = hw.os == Os::Linux && strix_like(hw);
+    // Memory advice is for plans that memory kept partial: when the whole model fits
+    // the GPU as the machine is set up now, a partial plan was chosen for speed or
+    // pinned, and raising a limit would change nothing.
+    let (gpu_need, host_need, full_fits) = full_offload(model, c);
+    let memory_limited = partial && !full_fits;
 
     // Linux: the GTT (default ~50% of RAM) limits the iGPU; raising ttm.pages_limit
     // let the seed's 397B run 61/61 layers on Vulkan at 17-19 tok/s (seed README).
     if linux_amd_igpu
-        && partial
+        && memory_limited
         && matches!(
             c.pools.rules.pool,
             AllocationPool::GttAndVram | AllocationPool::Gtt
         )
     {
-        let (gpu_need, host_need, _) = full_offload(model, c);
         let gtt_need = (gpu_need + GPU_HEADROOM).saturating_sub(
             if c.pools.rules.pool == AllocationPool::GttAndVram {
                 carveout
@@ -166,7 +170,7 @@ pub(super) fn advice(
         let hip = hw.runtime(Backend::Hip);
         let ollama = hip.is_some_and(|r| r.flavor == RuntimeFlavor::Ollama);
         if c.backend == Backend::Hip && !ollama {
-            if partial {
+            if memory_limited {
                 a.push(
                     "the Windows HIP SDK caps all hipMalloc allocations at ~60 GB in total (seed, measured): \
                      Linux with Vulkan and a raised ttm.pages_limit ran the 397B on all 61 layers at 17-19 tok/s"
@@ -181,7 +185,7 @@ pub(super) fn advice(
                 ));
             }
         }
-        if ollama && partial {
+        if ollama && memory_limited {
             a.push(
                 "Ollama's ROCm allocates only from the BIOS carveout: a 96 GB carveout gave the seed 66/95 layers \
                  of the 235B at 10.4 tok/s"
