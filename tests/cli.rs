@@ -92,11 +92,21 @@ fn truncated_model_fails_with_a_message_naming_the_file() {
 
 #[test]
 fn missing_model_and_missing_shard_are_explained() {
-    strix()
+    let out = strix()
         .args(["inspect", "/nonexistent/model.gguf"])
         .assert()
         .failure()
-        .stderr(predicate::str::contains("/nonexistent/model.gguf"));
+        .stderr(predicate::str::contains("/nonexistent/model.gguf"))
+        .get_output()
+        .stderr
+        .clone();
+    // The cause is said once, not once by the message and again by its source.
+    let stderr = String::from_utf8_lossy(&out);
+    assert_eq!(
+        stderr.matches("No such file or directory").count(),
+        1,
+        "{stderr}"
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let second = synth_sparse(dir.path(), "qwen3-235b-a22b", 2);
     std::fs::remove_file(dir.path().join("qwen3-235b-a22b-00001-of-00002.gguf")).expect("remove");
