@@ -1,8 +1,8 @@
 //! The speed model's constants against the seed's measurements.
 //!
-//! Every measured point of the seed (article + repository, `shared/strix-halo-facts.md`)
-//! is replayed with the seed's own placement pinned, so this checks the speed model
-//! alone. The test then re-fits the constants from scratch (coordinate descent on
+//! Every measured point of the seed (article + repository, `shared/strix-halo-facts.md`),
+//! and one third-party Strix Halo measurement of a small MoE model, is replayed with its
+//! own placement pinned, so this checks the speed model alone. The test then re-fits the constants from scratch (coordinate descent on
 //! the squared log error) and checks that the committed `SpeedConstants::SEED_FIT`
 //! is that fit: a constant that drifts from its data fails here.
 
@@ -125,10 +125,22 @@ fn points() -> Vec<Point> {
         p(
             "397B 61/61 Linux Vulkan (17-19)",
             "qwen3.5-397b-a17b",
-            linux_vulkan,
+            linux_vulkan.clone(),
             61,
             16,
             18.0,
+        ),
+        // Not the seed: fromthematrix.dev, "Which Local LLM Is Fastest on Ryzen AI Max+
+        // 395?" (128 GB, llama.cpp b8123 Vulkan): Qwen3-Coder-30B-A3B Q4_K_M (the
+        // qwen3-30b-a3b shape) generated at 66 tok/s after a 7,624-token prompt, all on
+        // the GPU (prefill 779 tok/s). The seed has no small MoE model.
+        p(
+            "30B-A3B all GPU, Linux Vulkan (blog)",
+            "qwen3-30b-a3b",
+            linux_vulkan.clone(),
+            49,
+            16,
+            66.0,
         ),
         p(
             "397B CPU only, Linux",

@@ -60,24 +60,30 @@ pub struct SpeedConstants {
 
 impl SpeedConstants {
     /// Fitted to the seed article and repository's measurements
-    /// (`shared/strix-halo-facts.md`) by `planner-tests/speed_fit.rs`, which replays
-    /// each measurement with the seed's own placement pinned, re-fits these constants
-    /// from scratch (coordinate descent on the squared log error, within physical
-    /// bounds) and fails if the values below are not that fit. The points:
-    /// Qwen3 8B / 32B Q4_K_M all on the GPU (37.0, 10.4 tok/s); Qwen3-235B-A22B Q2_K
-    /// 66/95 at 8, 12 and 24 threads (9.65, 9.75, 2.8) and 70/95 under the HIP SDK
-    /// (9.1); Qwen3.5-397B-A17B 33/61 under the HIP SDK at 2 and 16 GB carveouts
-    /// (6.1, 6.82), 61/61 on Linux Vulkan (17-19, taken as 18) and CPU-only (9.15).
-    /// Every point is reproduced within 8%.
+    /// (`shared/strix-halo-facts.md`) plus one third-party Strix Halo measurement, by
+    /// `planner-tests/speed_fit.rs`, which replays each measurement with its own
+    /// placement pinned, re-fits these constants from scratch (coordinate descent on
+    /// the squared log error, within physical bounds) and fails if the values below are
+    /// not that fit. The seed's points: Qwen3 8B / 32B Q4_K_M all on the GPU (37.0,
+    /// 10.4 tok/s); Qwen3-235B-A22B Q2_K 66/95 at 8, 12 and 24 threads (9.65, 9.75,
+    /// 2.8) and 70/95 under the HIP SDK (9.1); Qwen3.5-397B-A17B 33/61 under the HIP
+    /// SDK at 2 and 16 GB carveouts (6.1, 6.82), 61/61 on Linux Vulkan (17-19, taken as
+    /// 18) and CPU-only (9.15). The other point: Qwen3-Coder-30B-A3B Q4_K_M all on the
+    /// GPU with Linux Vulkan, 66 tok/s (fromthematrix.dev, "Which Local LLM Is Fastest
+    /// on Ryzen AI Max+ 395?", llama.cpp b8123, generation after a 7,624-token prompt).
+    /// It is the only small MoE model: without it the seed's points put 187.5 µs on
+    /// every GPU block, and a 48-block model like Qwen3-30B-A3B came out faster on the
+    /// CPU than on the GPU. Every point is reproduced within 9%.
     ///
-    /// Not fitted (no data to separate them): `split_overhead_s` (2 ms per CPU↔GPU hand-over,
-    /// assumed: no seed run used expert offload (`--n-cpu-moe`), which hands over twice
-    /// per block; at 2 ms the planner prefers the seed's own layer splits, at 0.5 ms it
-    /// would move experts instead; `strix-run bench` measures it) and
-    /// `cpu_saturation_threads` (8: the seed's 8 and 12 threads ran within 1%). `cpu_efficiency` ends at its bound, 1.0 of the CPU's STREAM bandwidth:
-    /// the seed has no Linux CPU run of a k-quant model, so it is confounded with
-    /// `windows_cpu_factor` (the Windows runs' CPU side was ~2.6x slower than the
-    /// Linux CPU-only run). The prompt-speed constants come from
+    /// Not fitted (no data to separate them): `split_overhead_s` (2 ms per CPU↔GPU
+    /// hand-over, assumed: no seed run used expert offload (`--n-cpu-moe`), which hands
+    /// over twice per block; at 2 ms the planner keeps the seed's own layer splits
+    /// (`planner-tests/seed_table.rs`); `strix-run bench` measures it) and
+    /// `cpu_saturation_threads` (8: the seed's 8 and 12 threads ran within 1%). The
+    /// seed has no Linux CPU run of a k-quant model, so `cpu_efficiency` (0.93 of the
+    /// CPU's STREAM bandwidth) is only pinned through the partial placements and is
+    /// confounded with `windows_cpu_factor` (the Windows runs' CPU side was ~2.6x
+    /// slower than the Linux CPU-only run). The prompt-speed constants come from
     /// kyuz0/amd-strix-halo-toolboxes (Qwen3-235B-A22B UD-Q3_K_XL pp512: 159 tok/s
     /// Vulkan, 195 ROCm, 22B active parameters); `cpu_pp_flops_per_core` is an
     /// assumption (~60 GFLOP/s per Zen 5 core on quantised matmul). `strix-run bench`
@@ -88,23 +94,23 @@ impl SpeedConstants {
     /// (`bench/gpu-plan-check` on an H200 with CUDA 13.0: tiny-moe F16, 32 placements,
     /// -ngl 0-19 and -ncmoe 1-18 at 16 threads, GPU read bandwidth measured there at
     /// 4.25 TB/s): `cuda_block_overhead_s` (55 µs per GPU block per token, against the
-    /// iGPU's 187.5 µs) and `pcie_split_overhead_s` (15 µs per hand-over). The second
+    /// iGPU's 71.4 µs) and `pcie_split_overhead_s` (15 µs per hand-over). The second
     /// agrees with the bound of 0.22 ms that AlexsJones/llmfit pull request #755 gives
     /// (RTX 2080 + ~102 GB/s DDR4, Qwen3-30B-A3B Q4_K_M `-ngl 99 --n-cpu-moe 36` at
     /// 36.7 tok/s: 27.2 ms per token, at least 8.6 ms of it CPU expert reads and 2.5 ms
     /// GPU reads, the rest at most for its 72 hand-overs).
     pub const SEED_FIT: SpeedConstants = SpeedConstants {
-        gpu_dense_efficiency: 1.088,
-        gpu_expert_efficiency: 0.684,
-        gpu_block_overhead_s: 187.5e-6,
-        cpu_efficiency: 1.0,
-        cpu_iq_efficiency: 0.738,
+        gpu_dense_efficiency: 0.944,
+        gpu_expert_efficiency: 0.654,
+        gpu_block_overhead_s: 71.4e-6,
+        cpu_efficiency: 0.930,
+        cpu_iq_efficiency: 0.745,
         split_overhead_s: 2.0e-3,
         pcie_split_overhead_s: 15e-6,
         cuda_block_overhead_s: 55e-6,
-        windows_cpu_factor: 0.383,
+        windows_cpu_factor: 0.379,
         cpu_saturation_threads: 8.0,
-        oversubscription_penalty: 0.541,
+        oversubscription_penalty: 0.497,
         gpu_pp_flops_vulkan: 7.0e12,
         gpu_pp_flops_hip: 8.6e12,
         cpu_pp_flops_per_core: 60e9,
