@@ -236,6 +236,54 @@ fn an_alias_not_on_this_machine_shows_where_it_looked_and_the_what_if_plan() {
 }
 
 #[test]
+fn plan_takes_an_alias_and_plans_a_missing_model_from_its_shape() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let plan = |extra: &[&str]| {
+        let mut cmd = strix();
+        cmd.env("HOME", home.path())
+            .env_remove("STRIX_MODELS")
+            .args(["plan", "--model", "30b", "--hw", "strix-halo-128"])
+            .args(extra);
+        cmd
+    };
+    let out = plan(&["--json"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("not on this machine"))
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
+    // Qwen3-30B-A3B's 48 blocks plus the output layer.
+    assert_eq!(v["n_layer_offloadable"], 49, "{v}");
+    // A command line needs the file.
+    plan(&["--emit", "llama-server"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("need the file"));
+    // A synthetic model found in --models-dir is planned from its file, by name.
+    let dir = tempfile::tempdir().expect("tempdir");
+    synth_sparse(dir.path(), "qwen3-30b-a3b", 1);
+    strix()
+        .env("HOME", home.path())
+        .env_remove("STRIX_MODELS")
+        .args([
+            "plan",
+            "--model",
+            "30b",
+            "--hw",
+            "strix-halo-128",
+            "--emit",
+            "llama-bench",
+            "--models-dir",
+        ])
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("qwen3-30b-a3b.gguf"));
+}
+
+#[test]
 fn no_model_is_a_clear_error() {
     strix()
         .assert()

@@ -1,8 +1,10 @@
 //! `strix-run plan --model MODEL [hardware flags] [--ctx N] [--json]`.
 
 use super::format::{bytes, print_json};
+use anyhow::bail;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use strix_run::discovery::{resolve, whatif, DiscoveryConfig, Resolved};
 use strix_run::hardware::{Backend, Hardware, HardwareOverrides};
 use strix_run::model::ModelMeta;
 use strix_run::planner::emit::{args as emit_args, EmitTarget};
@@ -107,9 +109,15 @@ impl PlanFlags {
 /// Arguments of `plan`.
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
-    /// The model: a .gguf file (any shard of a split model).
+    /// The model: a .gguf file (any shard of a split model), an alias (8b, 30b, 235b,
+    /// 397b, a preset name) or part of a model's name. A known model that is not on
+    /// this machine is planned from its real shape (a what-if plan).
     #[arg(long, short = 'm')]
-    pub model: PathBuf,
+    pub model: String,
+    /// Also look for models here (repeatable; `STRIX_MODELS` and the usual places are
+    /// searched too).
+    #[arg(long = "models-dir")]
+    pub models_dirs: Vec<PathBuf>,
     #[command(flatten)]
     pub hardware: HardwareOverrides,
     #[command(flatten)]
@@ -138,7 +146,14 @@ pub enum PlannerChoice {
 
 /// Runs `plan`.
 pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
-    let model = ModelMeta::open(&args.model)?;
+    let (model, on_this_machine) = open_model(args)?;
+    if !on_this_machine && (args.emit.is_some() || args.planner == PlannerChoice::LlamaFit) {
+        bail!(
+            "'{}' is not on this machine: `--emit` and `--planner llama-fit` need the file; \
+             download it (or point --models-dir at it)",
+            args.model
+        );
+    }
     let hw = super::machine::machine(&args.hardware)?;
     let (speed, source) = super::machine::speed(&hw, args.plan.no_calibration);
     let mut request = args.plan.request(&args.hardware);
@@ -168,6 +183,42 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
     print_plan(&model, &hw, &plan);
     println!("{source}");
     Ok(())
+}
+
+/// The model `--model` names, and whether its file is here: an existing path is
+/// opened as it is; anything else goes through discovery like `strix-run --model`, and
+/// a known model that is not here is summarised from its preset's shape.
+fn open_model(args: &PlanArgs) -> anyhow::Result<(ModelMeta, bool)> {
+    if Path::new(&args.model).is_file() {
+        return Ok((ModelMeta::open(Path::new(&args.model))?, true));
+    }
+    let discovery = DiscoveryConfig::from_env(args.models_dirs.clone());
+    match resolve(&args.model, &discovery)? {
+        Resolved::Local { model, candidates } => {
+            if !candidates.is_empty() {
+                eprintln!(
+                    "using {} ({}); {} more match",
+                    model.path.display(),
+                    model.source_label,
+                    candidates.len()
+                );
+            }
+            Ok((ModelMeta::open(&model.path)?, true))
+        }
+        Resolved::KnownShapeOnly {
+            alias,
+            preset,
+            searched,
+        } => {
+            eprintln!(
+                "'{alias}' is not on this machine ({} places searched; `strix-run models` lists them): \
+                 planning {} from its real shape",
+                searched.len(),
+                preset.display_name
+            );
+            Ok((whatif::preset_meta(preset)?, false))
+        }
+    }
 }
 
 fn gb(b: u64) -> String {
