@@ -211,6 +211,35 @@ fn no_ttm_advice_when_the_whole_model_fits_the_gtt() {
     );
 }
 
+/// A backend that loses only a tie says so, instead of "predicted X against X":
+/// Qwen3-30B-A3B fits the GPU whole, and Vulkan and HIP then predict the same
+/// generation speed.
+#[test]
+fn a_tied_backend_says_it_lost_a_tie() {
+    let m = model("qwen3-30b-a3b");
+    let hw = linux(
+        512 << 20,
+        &[
+            (Backend::Vulkan, None, LLAMA),
+            (Backend::Hip, Some((7, 2)), LLAMA),
+        ],
+    );
+    let plan = Planner::plan(&m, &hw, &Request::default()).expect("plan");
+    assert_eq!(plan.backend, Backend::Vulkan);
+    let hip = plan
+        .rejected
+        .iter()
+        .find(|r| r.option.starts_with("backend hip"))
+        .expect("hip is rejected");
+    assert!(hip.reason.contains("a tie goes to"), "{}", hip.reason);
+    let cpu = plan
+        .rejected
+        .iter()
+        .find(|r| r.option.starts_with("backend cpu"))
+        .expect("cpu is rejected");
+    assert!(cpu.reason.contains("against"), "{}", cpu.reason);
+}
+
 /// 7. Linux, ROCm 6.4, gfx1151: refused (segfault in libamdhip64), advising Vulkan or
 ///    ROCm >= 7.2.
 #[test]

@@ -546,16 +546,24 @@ pub(super) fn plan(model: &ModelMeta, hw: &Hardware, req: &Request) -> Result<Pl
 }
 
 fn losing_backend(loser: &Candidate, winner: &Candidate, objective: Objective) -> Rejected {
+    let (lost, won) = (loser.speed(objective), winner.speed(objective));
+    // The search keeps the first backend unless another scores better by more than
+    // 0.01%: say so when that is why this one lost.
+    let tie = loser.score(objective) <= winner.score(objective) * 1.0001
+        && winner.score(objective) <= loser.score(objective) * 1.0001;
     Rejected {
         option: format!(
             "backend {} ({} layers on GPU)",
             loser.backend, loser.placement.n_gpu_layers
         ),
-        reason: format!(
-            "predicted {:.1} tok/s against {:.1}",
-            loser.speed(objective),
-            winner.speed(objective)
-        ),
+        reason: if tie {
+            format!(
+                "predicted the same {lost:.1} tok/s; a tie goes to the backend listed first for this machine ({})",
+                winner.backend
+            )
+        } else {
+            format!("predicted {lost:.1} tok/s against {won:.1}")
+        },
     }
 }
 
