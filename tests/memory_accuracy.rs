@@ -16,7 +16,7 @@ use std::path::Path;
 use strix_run::gguf::GgmlType;
 use strix_run::model::synth::{synth, SynthRequest};
 use strix_run::model::ModelMeta;
-use strix_run::planner::memory::{estimate, ContextShape, Placement};
+use strix_run::planner::memory::{estimate, ContextShape, GpuUse, Placement};
 use strix_run::planner::KvType;
 use strix_run::runtime::oracle::{llama_memory_breakdown, FlashAttn, LlamaMemoryRequest};
 
@@ -49,7 +49,7 @@ fn check(path: &Path, label: &str) {
                 n_cpu_moe: 0,
             },
             &ctx,
-            false,
+            GpuUse::None,
         );
         let req = LlamaMemoryRequest {
             n_gpu_layers: 0,
@@ -103,7 +103,9 @@ fn synthetic_presets_match_llama_cpp_dry_run() {
         ("micro-dense", false),
         ("micro-moe", false),
         ("micro-hybrid", false),
+        ("tiny-moe", true),
         ("qwen3-8b", true),
+        ("qwen3-30b-a3b", true),
         ("qwen3-235b-a22b", true),
         ("qwen3.5-397b-a17b", true),
     ] {

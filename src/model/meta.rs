@@ -36,6 +36,10 @@ pub struct BlockMeta {
     pub expert_bytes: u64,
     /// Shared-expert bytes (`*_shexp` tensors): used by every token.
     pub shared_expert_bytes: u64,
+    /// The largest routed-expert tensor (one `*_exps` matrix, all experts).
+    pub largest_expert_tensor: u64,
+    /// The largest other tensor (attention, dense FFN, shared expert, router).
+    pub largest_dense_tensor: u64,
     /// How the block attends.
     pub kind: BlockKind,
     /// KV heads of this block (0 for recurrent blocks).
@@ -50,6 +54,9 @@ pub struct NonBlockBytes {
     /// `output.*` (the output layer llama.cpp counts as one offloadable layer), plus
     /// `output_norm.*`.
     pub output: u64,
+    /// The output projection, `output.weight`; 0 when the model has none and projects
+    /// with `token_embd.weight` (tied embeddings).
+    pub output_matrix: u64,
     /// Everything else outside `blk.*` (rope factors, ...).
     pub other: u64,
 }
@@ -337,6 +344,8 @@ impl ModelMeta {
                 dense_bytes: 0,
                 expert_bytes: 0,
                 shared_expert_bytes: 0,
+                largest_expert_tensor: 0,
+                largest_dense_tensor: 0,
                 kind: kinds[i as usize],
                 n_head_kv: match kinds[i as usize] {
                     BlockKind::Recurrent => 0,
@@ -468,15 +477,22 @@ fn add_tensor(
             block.bytes += t.n_bytes;
             if is_routed_expert(&t.name) {
                 block.expert_bytes += t.n_bytes;
-            } else if is_shared_expert(&t.name) {
-                block.shared_expert_bytes += t.n_bytes;
+                block.largest_expert_tensor = block.largest_expert_tensor.max(t.n_bytes);
             } else {
-                block.dense_bytes += t.n_bytes;
+                if is_shared_expert(&t.name) {
+                    block.shared_expert_bytes += t.n_bytes;
+                } else {
+                    block.dense_bytes += t.n_bytes;
+                }
+                block.largest_dense_tensor = block.largest_dense_tensor.max(t.n_bytes);
             }
         }
         None if t.name.starts_with("token_embd.") => non_block.token_embd += t.n_bytes,
         None if t.name.starts_with("output.") || t.name.starts_with("output_norm.") => {
-            non_block.output += t.n_bytes
+            non_block.output += t.n_bytes;
+            if t.name == "output.weight" {
+                non_block.output_matrix = t.n_bytes;
+            }
         }
         None => non_block.other += t.n_bytes,
     }

@@ -79,7 +79,7 @@ fn full_offload(model: &ModelMeta, c: &Candidate) -> (u64, u64, bool) {
         n_gpu_layers: model.n_layer_offloadable,
         n_cpu_moe: 0,
     };
-    let mem = estimate(model, full, &c.ctx, true);
+    let mem = estimate(model, full, &c.ctx, c.gpu_use);
     let fits = check(&mem, &c.pools).is_ok();
     (mem.gpu.total(), mem.host.total(), fits)
 }

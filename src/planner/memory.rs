@@ -17,10 +17,21 @@
 //! - output buffer: `n_vocab` f32 logits per output row on the host
 //!   (`llama_context::output_reserve`).
 //!
+//! - weight staging: with a batch of at least 32 rows, ggml's scheduler runs a matmul
+//!   whose weights sit in host memory on the GPU anyway ("op offload",
+//!   `ggml_backend_sched_backend_id_from_cur` in `ggml/src/ggml-backend.cpp`;
+//!   `GGML_OP_OFFLOAD_MIN_BATCH` defaults to 32 in ggml-cuda and ggml-vulkan) and copies
+//!   the weight into the GPU's compute buffer first. Each such weight starts its own
+//!   graph split "so the memory of the previously offloaded weights can be reused", so
+//!   the buffer holds the largest one. A GPU that can read the host buffer in place
+//!   (an integrated CUDA/HIP device, with weights in its pinned host buffers, which
+//!   llama.cpp uses when it does not mmap) copies nothing.
+//!
 //! The compute-buffer estimate is a model of ggml's graph allocator, not an exact
 //! count; the planner reports it next to llama.cpp's own figure in the tests.
 
 use super::KvType;
+use crate::hardware::Backend;
 use crate::model::{BlockKind, ModelMeta};
 use serde::Serialize;
 
@@ -179,14 +190,52 @@ fn compute_bytes(
     bytes
 }
 
-/// What `placement` costs for `model` with `ctx`. `gpu` says whether a GPU backend is
-/// in use at all (a CPU-only plan puts everything on the host).
+/// How the plan uses a GPU, as far as memory is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GpuUse {
+    /// No GPU backend: everything is on the host.
+    None,
+    /// A GPU that copies host-resident weights into its compute buffer to run a
+    /// batch's matmuls on them (discrete GPUs; Vulkan; CUDA/HIP with mmap'ed weights).
+    StagesHostWeights,
+    /// A GPU that reads host-resident weights in place: an integrated CUDA/HIP device
+    /// (`supports_buft` accepts its host buffer type) with the weights read into
+    /// pinned host buffers rather than mmap'ed.
+    ReadsHostWeights,
+}
+
+impl GpuUse {
+    /// How `backend` uses its GPU: `integrated` is the GPU's own flag, `use_mmap`
+    /// whether the weights are mmap'ed (then host weights are in ggml's plain CPU
+    /// buffers, which no GPU backend reads in place).
+    pub fn of(backend: Backend, integrated: bool, use_mmap: bool) -> Self {
+        match backend {
+            Backend::Cpu => GpuUse::None,
+            // ggml-cuda's `supports_buft`: an integrated device takes its host buffer.
+            Backend::Cuda | Backend::Hip if integrated && !use_mmap => GpuUse::ReadsHostWeights,
+            _ => GpuUse::StagesHostWeights,
+        }
+    }
+
+    /// Whether any GPU backend is in use.
+    pub fn is_gpu(self) -> bool {
+        self != GpuUse::None
+    }
+}
+
+/// Smallest batch for which ggml moves a matmul on host weights to the GPU
+/// (`GGML_OP_OFFLOAD_MIN_BATCH`, ggml-cuda.cu and ggml-vulkan.cpp).
+const OP_OFFLOAD_MIN_BATCH: u32 = 32;
+
+/// What `placement` costs for `model` with `ctx` when the GPU is used as `gpu` says
+/// (a CPU-only plan puts everything on the host).
 pub fn estimate(
     model: &ModelMeta,
     placement: Placement,
     ctx: &ContextShape,
-    gpu: bool,
+    gpu_use: GpuUse,
 ) -> MemoryEstimate {
+    let gpu = gpu_use.is_gpu();
     let n_block = model.n_block;
     let g = if gpu {
         placement.n_gpu_layers.min(n_block + 1)
@@ -205,6 +254,16 @@ pub fn estimate(
     } else {
         est.host.weights += model.non_block.output;
     }
+    // The largest weight a matmul reads from host memory (see the module docs).
+    let mut largest_host_matmul_weight = if output_on_gpu {
+        0
+    } else if model.non_block.output_matrix > 0 {
+        model.non_block.output_matrix
+    } else {
+        // Tied embeddings: the output projection reads `token_embd`, which stays on the
+        // host.
+        model.non_block.token_embd
+    };
     for (i, b) in model.blocks.iter().enumerate() {
         let on_gpu = (i as u32) >= first_gpu;
         let experts_on_cpu = (i as u32) < placement.n_cpu_moe;
@@ -218,6 +277,8 @@ pub fn estimate(
                 est.gpu_blocks_experts_on_cpu += 1;
                 est.gpu.weights += b.bytes - b.expert_bytes;
                 est.host.weights += b.expert_bytes;
+                largest_host_matmul_weight =
+                    largest_host_matmul_weight.max(b.largest_expert_tensor);
             } else {
                 est.gpu.weights += b.bytes;
             }
@@ -225,11 +286,24 @@ pub fn estimate(
             est.host.weights += b.bytes;
             est.host.kv_cache += kv;
             est.host.recurrent_state += rs;
+            largest_host_matmul_weight = largest_host_matmul_weight
+                .max(b.largest_expert_tensor)
+                .max(b.largest_dense_tensor);
         }
     }
     let host_layers = est.gpu_blocks < n_block || est.gpu_blocks_experts_on_cpu > 0;
+    let ubatch = ctx.n_ubatch.min(ctx.n_batch);
+    let staging = if gpu_use == GpuUse::StagesHostWeights && ubatch >= OP_OFFLOAD_MIN_BATCH {
+        largest_host_matmul_weight
+    } else {
+        0
+    };
     est.gpu.compute = if g > 0 {
-        compute_bytes(model, ctx, est.gpu_blocks > 0, output_on_gpu)
+        compute_bytes(model, ctx, est.gpu_blocks > 0, output_on_gpu) + staging
+    } else if staging > 0 {
+        // No layer on the GPU, but the batch's matmuls (and their activations, logits
+        // included) still run there.
+        compute_bytes(model, ctx, true, true) + staging
     } else {
         0
     };

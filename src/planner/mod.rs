@@ -22,7 +22,7 @@ use serde::Serialize;
 use std::fmt;
 use std::str::FromStr;
 
-pub use memory::{ContextShape, DeviceBytes, MemoryEstimate, Placement};
+pub use memory::{ContextShape, DeviceBytes, GpuUse, MemoryEstimate, Placement};
 pub use speed::{Prediction, SpeedConstants};
 
 /// What to optimise.

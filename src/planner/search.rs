@@ -3,7 +3,7 @@
 //! candidate wins.
 
 use super::advice;
-use super::memory::{estimate, ContextShape, MemoryEstimate, Placement};
+use super::memory::{estimate, ContextShape, GpuUse, MemoryEstimate, Placement};
 use super::speed::{predict, GpuLink, Prediction, SpeedConstants, SpeedInputs};
 use super::{KvType, MemoryReport, Objective, Plan, PlanError, Rejected, Request};
 use crate::hardware::{AllocationPool, Backend, Hardware, MemoryPools, MmapRule, PoolConfig};
@@ -117,6 +117,7 @@ pub(super) struct Candidate {
     pub mem: MemoryEstimate,
     pub prediction: Prediction,
     pub use_mmap: bool,
+    pub gpu_use: GpuUse,
     pub pools: MemoryPools,
 }
 
@@ -320,6 +321,7 @@ struct BackendSearch<'a> {
     pools: &'a MemoryPools,
     settings: &'a Settings,
     use_mmap: bool,
+    gpu_use: GpuUse,
 }
 
 /// The fastest feasible placement for one backend and context shape, plus the
@@ -336,6 +338,7 @@ fn best_placement(
         pools,
         settings: s,
         use_mmap,
+        gpu_use,
     } = *b;
     let gpu = backend.is_gpu();
     let n_block = model.n_block;
@@ -362,7 +365,7 @@ fn best_placement(
                 n_gpu_layers: g,
                 n_cpu_moe: n,
             };
-            let mem = estimate(model, placement, &ctx, gpu);
+            let mem = estimate(model, placement, &ctx, gpu_use);
             match check(&mem, pools) {
                 Ok(()) => {
                     let prediction = predict(model, &mem, n, inputs, &s.constants, s.calibrated);
@@ -373,6 +376,7 @@ fn best_placement(
                         mem,
                         prediction,
                         use_mmap,
+                        gpu_use,
                         pools: pools.clone(),
                     };
                     let better = best.as_ref().is_none_or(|b| {
@@ -443,6 +447,7 @@ pub(super) fn plan(model: &ModelMeta, hw: &Hardware, req: &Request) -> Result<Pl
             .use_mmap
             .unwrap_or_else(|| default_mmap(model, hw, backend, &pools));
         let gpu = hw.gpu_for(backend);
+        let gpu_use = GpuUse::of(backend, gpu.is_some_and(|g| g.integrated), use_mmap);
         let gpu_bw = gpu.map_or(0, |g| g.bandwidth_bytes_per_s) as f64;
         let gpu_link = GpuLink::of(gpu.is_none_or(|g| g.integrated));
         let mut best_for_backend: Option<Candidate> = None;
@@ -477,6 +482,7 @@ pub(super) fn plan(model: &ModelMeta, hw: &Hardware, req: &Request) -> Result<Pl
                     pools: &pools,
                     settings: &s,
                     use_mmap,
+                    gpu_use,
                 };
                 match best_placement(&search, ctx, &inputs) {
                     Ok(c) => {
@@ -593,7 +599,7 @@ fn finish(
         }
     };
     let blocked = (c.backend != Backend::Cpu && !all_on_gpu)
-        .then(|| check(&estimate(model, next, &c.ctx, true), &c.pools).err())
+        .then(|| check(&estimate(model, next, &c.ctx, c.gpu_use), &c.pools).err())
         .flatten();
     let binding = if c.backend == Backend::Cpu {
         "no GPU backend in use".to_string()
