@@ -9,10 +9,19 @@
 //! the PCIe hand-over cost from scratch (with the CPU efficiency of that machine as a
 //! free nuisance parameter, since the global one belongs to the seed's fit) and checks
 //! that the committed `SpeedConstants::SEED_FIT` values are that fit.
+//!
+//! `bench/results/2026-11-26-nvidia-h200-qwen3-30b.json` is the larger-budget run on
+//! the same kind of machine: the Qwen3-30B-A3B shape at Q4_K_M (17.3 GiB) under 8, 12
+//! and 16 GiB, each budget's edge of what fits found by measurement, then a strided
+//! placement sweep. Its tests check the plans against the best point that fitted, the
+//! planner's GPU memory against llama.cpp's CUDA buffers, and the speed model on data
+//! its constants were not fitted to.
 
 mod common;
 
-use common::{fit_constants, Fitted};
+use common::{fit_constants, Fitted, GIB};
+
+const MIB: u64 = 1 << 20;
 
 use serde_json::Value;
 use strix_run::hardware::{Backend, Hardware};
@@ -21,13 +30,30 @@ use strix_run::model::ModelMeta;
 use strix_run::planner::{Pinned, Planner, Request, SpeedConstants};
 
 const RESULTS: &str = "bench/results/2026-11-26-nvidia-h200.json";
+/// The larger-budget run: the Qwen3-30B-A3B shape at Q4_K_M under 8, 12 and 16 GiB.
+const RESULTS_30B: &str = "bench/results/2026-11-26-nvidia-h200-qwen3-30b.json";
+/// A/B runs of a plan against the point one expert block further onto the GPU (the
+/// measured edge), alternated four times, 5 repetitions each, generation only
+/// (`llama-bench -o jsonl`): at 8 GiB on the same machine right after the run, at 12 and
+/// 16 GiB on a second H200 (each pair on one machine).
+const RESULTS_30B_AB: [&str; 2] = [
+    "bench/results/2026-11-26-nvidia-h200-qwen3-30b-ab.jsonl",
+    "bench/results/2026-11-26-nvidia-h200-qwen3-30b-ab2.jsonl",
+];
 
 struct Point {
     ngl: u32,
     ncmoe: u32,
     threads: u32,
     ubatch: u32,
+    /// The sweep's average generation speed at this point, tok/s.
     measured_tg: f64,
+    /// Every generation sample of this configuration, tok/s.
+    samples: Vec<f64>,
+    /// The GPU's peak memory in use above idle while it ran (NVML).
+    gpu_peak_bytes: Option<u64>,
+    /// What llama.cpp reported allocating on the GPU (model, KV, compute buffers).
+    gpu_buffer_bytes: u64,
 }
 
 struct Sweep {
@@ -39,13 +65,16 @@ struct Sweep {
     points: Vec<Point>,
 }
 
-fn load() -> Sweep {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(RESULTS);
-    let text = std::fs::read_to_string(&path).expect("the committed GPU results");
-    let doc: Value = serde_json::from_str(&text).expect("valid JSON");
+fn read(rel: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
+    std::fs::read_to_string(&path).expect("the committed GPU results")
+}
+
+/// The run in `rel`, keeping the points whose configuration `keep` accepts.
+fn load_from(rel: &str, keep: impl Fn(&Value) -> bool) -> Sweep {
+    let doc: Value = serde_json::from_str(&read(rel)).expect("valid JSON");
     let hw: Hardware =
         serde_json::from_value(doc["hardware_profile"].clone()).expect("a hardware profile");
-    let cores = u64::from(hw.cpu.physical_cores);
     let model_doc = &doc["model"];
     let dir = tempfile::tempdir().expect("temp dir");
     let mut req = SynthRequest::new(
@@ -68,13 +97,21 @@ fn load() -> Sweep {
         .expect("sweep")
         .iter()
         .filter(|r| r["tg"].is_object())
-        .filter(|r| r["config"]["t"].as_u64() == Some(cores) && r["config"]["ub"] == 512)
+        .filter(|r| keep(&r["config"]))
         .map(|r| Point {
             ngl: num(&r["config"]["ngl"]),
             ncmoe: num(&r["config"]["ncmoe"]),
             threads: num(&r["config"]["t"]),
             ubatch: num(&r["config"]["ub"]),
             measured_tg: r["tg"]["avg_ts"].as_f64().expect("tg"),
+            samples: r["tg"]["samples_ts"]
+                .as_array()
+                .expect("samples")
+                .iter()
+                .map(|v| v.as_f64().expect("a sample"))
+                .collect(),
+            gpu_peak_bytes: r["gpu_peak_bytes"].as_u64(),
+            gpu_buffer_bytes: r["gpu_buffer_bytes"].as_u64().expect("buffers"),
         })
         .collect();
     let budgets = doc["plans"]
@@ -90,6 +127,13 @@ fn load() -> Sweep {
         budgets,
         points,
     }
+}
+
+/// The tiny-moe placement sweep at the machine's cores and `-ub 512`.
+fn load() -> Sweep {
+    let doc: Value = serde_json::from_str(&read(RESULTS)).expect("valid JSON");
+    let cores = doc["hardware_profile"]["cpu"]["physical_cores"].as_u64();
+    load_from(RESULTS, |c| c["t"].as_u64() == cores && c["ub"] == 512)
 }
 
 /// A point's configuration, pinned for the planner.
@@ -117,6 +161,26 @@ fn predict(s: &Sweep, c: &SpeedConstants) -> Vec<f64> {
             let plan = Planner::plan(&s.model, &s.hw, &req)
                 .unwrap_or_else(|e| panic!("ngl {} ncmoe {}: {e}", p.ngl, p.ncmoe));
             plan.predicted.tg_tok_s
+        })
+        .collect()
+}
+
+/// Each point's relative prediction error (predicted / measured - 1), printed.
+fn prediction_errors(s: &Sweep, c: &SpeedConstants) -> Vec<f64> {
+    s.points
+        .iter()
+        .zip(predict(s, c))
+        .map(|(p, pred)| {
+            let err = pred / p.measured_tg - 1.0;
+            eprintln!(
+                "-ngl {:2} -ncmoe {:2}: measured {:6.1}  predicted {:6.1}  ({:+.0}%)",
+                p.ngl,
+                p.ncmoe,
+                p.measured_tg,
+                pred,
+                err * 100.0
+            );
+            err
         })
         .collect()
 }
@@ -164,19 +228,9 @@ fn h200_sweep_is_reproduced_and_cuda_constants_are_the_fit() {
         SpeedConstants::SEED_FIT,
         &[CUDA_BLOCK, PCIE_SPLIT, CPU_EFF],
     );
-    let mut worst: f64 = 0.0;
-    for (p, pred) in s.points.iter().zip(predict(&s, &committed)) {
-        let err = pred / p.measured_tg - 1.0;
-        eprintln!(
-            "-ngl {:2} -ncmoe {:2}: measured {:6.1}  predicted {:6.1}  ({:+.0}%)",
-            p.ngl,
-            p.ncmoe,
-            p.measured_tg,
-            pred,
-            err * 100.0
-        );
-        worst = worst.max(err.abs());
-    }
+    let worst = prediction_errors(&s, &committed)
+        .iter()
+        .fold(0.0_f64, |w, e| w.max(e.abs()));
     for (name, f, _, _) in [CUDA_BLOCK, PCIE_SPLIT, CPU_EFF] {
         let (mut a, mut b) = (committed, fitted);
         eprintln!(
@@ -256,4 +310,208 @@ fn h200_plans_pick_the_fastest_placement_the_planner_lets_fit() {
             "budget {budget}: plan reaches {ratio:.3} of the best"
         );
     }
+}
+
+/// The 30B run, every point, with the A/B runs' samples added to the points they repeat.
+fn load_30b() -> Sweep {
+    let mut s = load_from(RESULTS_30B, |_| true);
+    let num = |v: &Value| v.as_u64().expect("an integer") as u32;
+    for line in RESULTS_30B_AB
+        .iter()
+        .flat_map(|f| read(f).lines().map(str::to_string).collect::<Vec<_>>())
+        .filter(|l| !l.trim().is_empty())
+    {
+        let r: Value = serde_json::from_str(&line).expect("a llama-bench JSON line");
+        assert_eq!(r["n_prompt"], 0, "the A/B run measured generation only");
+        let point = s
+            .points
+            .iter_mut()
+            .find(|p| {
+                p.ngl == num(&r["n_gpu_layers"])
+                    && p.ncmoe == num(&r["n_cpu_moe"])
+                    && p.threads == num(&r["n_threads"])
+                    && p.ubatch == num(&r["n_ubatch"])
+            })
+            .expect("the A/B run repeats points of the sweep");
+        let samples = r["samples_ts"].as_array().expect("samples");
+        point
+            .samples
+            .extend(samples.iter().map(|v| v.as_f64().expect("a sample")));
+    }
+    s
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    assert!(n > 0, "no samples");
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Whether the GPU memory measured while the point ran stayed within `budget`.
+fn fits(p: &Point, budget: u64) -> bool {
+    p.gpu_peak_bytes.is_some_and(|peak| peak <= budget)
+}
+
+/// The plans against the 30B run, with the planner as it is now. At every budget the
+/// plan was measured and ran within the budget (GPU peak, CUDA context included); it is
+/// expert offload, the faster kind on this GPU; and it stops at most one expert block
+/// short of the measured edge of what fits. Speeds are the median of every sample of a
+/// configuration (the sweep's three, plus the A/B runs' twenty where they repeat one).
+///
+/// The target, 95 % of the best point that fits, is met at 8 GiB (0.993) but not
+/// at 12 GiB (0.931) or 16 GiB (0.915): there the block the plan leaves on the CPU is a
+/// seventh to a fifth of the CPU's remaining expert work. The plan stops short because
+/// of the 1 GiB the planner keeps free, of which the CUDA context and cuBLAS took
+/// 0.70-0.83 GiB; reaching the edge would take at most 0.74-0.76 GiB, less than the
+/// 0.81 GiB the `-ngl 0` point needed beyond the planner's figure (bench/README.md). What
+/// this test guards is what was measured: a plan two blocks short fails the edge check,
+/// and the layer split at each budget's edge (0.67-0.86 of the best) fails the 0.90
+/// bound on the ratio.
+#[test]
+fn h200_30b_plans_fit_and_stop_at_most_one_block_short_of_the_edge() {
+    let s = load_30b();
+    assert!(
+        s.budgets.len() >= 3,
+        "expected the 8, 12 and 16 GiB budgets"
+    );
+    let n_off = s.model.n_layer_offloadable;
+    for &budget in &s.budgets {
+        let plan = plan_at(&s, budget, Pinned::default()).expect("a plan at every budget");
+        let mine = s
+            .points
+            .iter()
+            .find(|p| {
+                p.ngl == plan.n_gpu_layers
+                    && p.ncmoe == plan.n_cpu_moe
+                    && p.threads == plan.n_threads
+                    && p.ubatch == plan.n_ubatch
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "budget {budget}: the plan -ngl {} -ncmoe {} -t {} -ub {} was not measured; run bench/gpu-plan-check again",
+                    plan.n_gpu_layers, plan.n_cpu_moe, plan.n_threads, plan.n_ubatch
+                )
+            });
+        assert!(
+            fits(mine, budget),
+            "budget {budget}: the plan's GPU peak was {:?} bytes",
+            mine.gpu_peak_bytes
+        );
+        assert_eq!(mine.ngl, n_off, "budget {budget}: not expert offload");
+        let edge = s
+            .points
+            .iter()
+            .filter(|p| p.ngl == n_off && p.threads == mine.threads && fits(p, budget))
+            .map(|p| p.ncmoe)
+            .min()
+            .expect("the plan itself fits");
+        assert!(
+            mine.ncmoe <= edge + 1,
+            "budget {budget}: -ncmoe {} is {} blocks short of the measured edge -ncmoe {edge}",
+            mine.ncmoe,
+            mine.ncmoe - edge
+        );
+        let best = s
+            .points
+            .iter()
+            .filter(|p| fits(p, budget))
+            .max_by(|a, b| median(&a.samples).total_cmp(&median(&b.samples)))
+            .expect("some point fits");
+        let ratio = median(&mine.samples) / median(&best.samples);
+        eprintln!(
+            "{:4.1} GiB: plan -ngl {} -ncmoe {} median {:.1} tok/s of {} samples; measured edge -ncmoe {edge}; best fitting -ngl {} -ncmoe {} median {:.1} of {} ({ratio:.3})",
+            budget as f64 / GIB as f64,
+            mine.ngl,
+            mine.ncmoe,
+            median(&mine.samples),
+            mine.samples.len(),
+            best.ngl,
+            best.ncmoe,
+            median(&best.samples),
+            best.samples.len(),
+        );
+        assert!(
+            ratio >= 0.90,
+            "budget {budget}: the plan reaches {ratio:.3} of the best point that fits"
+        );
+    }
+}
+
+/// The planner's GPU memory for each measured configuration, pinned, against what
+/// llama.cpp's CUDA backend allocated there (model, KV and compute buffers) and the
+/// GPU's measured peak: never under the buffers, at most 256 MiB over them (the plan
+/// is for 576 tokens, llama-bench's largest context is 512), and the CUDA context
+/// (peak minus buffers) inside the 1 GiB the planner keeps free.
+#[test]
+fn h200_30b_planned_gpu_memory_covers_llama_cpp_buffers() {
+    let s = load_30b();
+    let whole_gpu = s.hw.gpus[0].vram_bytes;
+    assert!(s.points.len() >= 20);
+    for p in &s.points {
+        let plan = plan_at(&s, whole_gpu, pinned(p)).expect("every measured point plans");
+        let planned = plan.memory.gpu_bytes;
+        let buffers = p.gpu_buffer_bytes;
+        let peak = p.gpu_peak_bytes.expect("a measured peak");
+        eprintln!(
+            "-ngl {:2} -ncmoe {:2} -t {:2}: planned {:6.3} GiB, llama.cpp buffers {:6.3}, GPU peak {:6.3}",
+            p.ngl,
+            p.ncmoe,
+            p.threads,
+            planned as f64 / GIB as f64,
+            buffers as f64 / GIB as f64,
+            peak as f64 / GIB as f64
+        );
+        assert!(
+            planned >= buffers,
+            "-ngl {} -ncmoe {}: planned {planned} < llama.cpp's {buffers}",
+            p.ngl,
+            p.ncmoe
+        );
+        assert!(
+            planned <= buffers + 256 * MIB,
+            "-ngl {} -ncmoe {}: planned {planned} is more than 256 MiB over llama.cpp's {buffers}",
+            p.ngl,
+            p.ncmoe
+        );
+        assert!(
+            peak <= planned + GIB,
+            "-ngl {} -ncmoe {}: the GPU peak {peak} is beyond the plan's {planned} plus 1 GiB",
+            p.ngl,
+            p.ncmoe
+        );
+    }
+}
+
+/// The CUDA constants were fitted to the tiny-moe sweep; the 30B run is data they never
+/// saw. With only that machine's CPU efficiency fitted (as for the tiny-moe), the speed
+/// model reproduces the 30B run's 16-thread points with an rms error of 10.1 % and at
+/// worst 32 % (`-ngl 16`, measured below its neighbour `-ngl 12`). It leans one way:
+/// layer splits predicted too fast (median +9 %), expert offload too slow (median -8 %),
+/// which only widens the lead of expert offload, the placement the planner picks. The
+/// bounds are those figures with a little room: a change to the speed model that
+/// predicts this unseen run worse fails here.
+#[test]
+fn h200_30b_sweep_is_predicted_by_the_tiny_moe_fit() {
+    let mut s = load_30b();
+    let cores = s.hw.cpu.physical_cores;
+    s.points.retain(|p| p.threads == cores);
+    assert!(s.points.len() >= 30);
+    let c = fit(&s, SpeedConstants::SEED_FIT, &[CPU_EFF]);
+    let errors = prediction_errors(&s, &c);
+    let worst = errors.iter().fold(0.0_f64, |w, e| w.max(e.abs()));
+    let rms = (errors.iter().map(|e| e * e).sum::<f64>() / errors.len() as f64).sqrt();
+    eprintln!(
+        "CPU efficiency fitted {:.3}; rms {:.1}%, worst {:.1}%",
+        c.cpu_efficiency,
+        rms * 100.0,
+        worst * 100.0
+    );
+    assert!(rms < 0.12, "rms error {:.1}%", rms * 100.0);
+    assert!(worst < 0.35, "a placement is off by {:.0}%", worst * 100.0);
 }
