@@ -17,6 +17,15 @@ const GIB: f64 = (1u64 << 30) as f64;
 const N_BLOCK: u32 = 48;
 const N_OFF: u32 = 49;
 
+/// Generation speed in the stand-in's world at 16 threads.
+fn world_tg(ngl: u32, ncmoe: u32) -> f64 {
+    if ngl >= N_OFF {
+        50.0 + 3.0 * f64::from(N_BLOCK - ncmoe)
+    } else {
+        30.0 + 2.0 * f64::from(ngl)
+    }
+}
+
 /// GiB on the GPU in the stand-in's world.
 fn world_gib(ngl: u32, ncmoe: u32) -> f64 {
     if ngl >= N_OFF {
@@ -120,6 +129,7 @@ fn frontier_walks_find_the_measured_edge_of_each_budget() {
             "--ncmoe-stride",
             "12",
         ])
+        .args(["--ab-rounds", "2", "--ab-reps", "2"])
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .output()
         .expect("python3 bench/gpu-plan-check");
@@ -162,5 +172,30 @@ fn frontier_walks_find_the_measured_edge_of_each_budget() {
         assert_eq!(row["best"]["ngl"], N_OFF, "{row}");
         assert_eq!(row["best"]["ncmoe"], N_BLOCK - experts, "{row}");
         assert_eq!(row["best"]["t"], 16, "{row}");
+
+        // Step 4: the plan against that point, two rounds, the plan first in round 1.
+        let runs: Vec<&Value> = doc["ab"]
+            .as_array()
+            .expect("A/B runs")
+            .iter()
+            .filter(|r| r["budget_bytes"] == plan["budget_bytes"])
+            .collect();
+        let roles: Vec<&str> = runs
+            .iter()
+            .map(|r| r["role"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(roles, ["plan", "rival", "rival", "plan"], "{budget} GiB");
+        let cfg = &plan["config"];
+        let plan_tg = world_tg(
+            cfg["ngl"].as_u64().expect("ngl") as u32,
+            cfg["ncmoe"].as_u64().expect("ncmoe") as u32,
+        );
+        let expected = plan_tg / world_tg(N_OFF, N_BLOCK - experts);
+        let pooled = row["ratio_pooled"].as_f64().expect("a pooled ratio");
+        assert!(
+            (pooled - expected).abs() < 1e-3,
+            "{budget} GiB: pooled ratio {pooled}, the stand-in's {expected}"
+        );
+        assert_eq!(row["pass"], expected >= 0.95, "{row}");
     }
 }
