@@ -70,8 +70,8 @@ fn read(rel: &str) -> String {
     std::fs::read_to_string(&path).expect("the committed GPU results")
 }
 
-/// The run in `rel`, keeping the points whose configuration `keep` accepts.
-fn load_from(rel: &str, keep: impl Fn(&Value) -> bool) -> Sweep {
+/// The run in `rel`, every point that generated.
+fn load_from(rel: &str) -> Sweep {
     let doc: Value = serde_json::from_str(&read(rel)).expect("valid JSON");
     let hw: Hardware =
         serde_json::from_value(doc["hardware_profile"].clone()).expect("a hardware profile");
@@ -97,7 +97,6 @@ fn load_from(rel: &str, keep: impl Fn(&Value) -> bool) -> Sweep {
         .expect("sweep")
         .iter()
         .filter(|r| r["tg"].is_object())
-        .filter(|r| keep(&r["config"]))
         .map(|r| Point {
             ngl: num(&r["config"]["ngl"]),
             ncmoe: num(&r["config"]["ncmoe"]),
@@ -131,9 +130,10 @@ fn load_from(rel: &str, keep: impl Fn(&Value) -> bool) -> Sweep {
 
 /// The tiny-moe placement sweep at the machine's cores and `-ub 512`.
 fn load() -> Sweep {
-    let doc: Value = serde_json::from_str(&read(RESULTS)).expect("valid JSON");
-    let cores = doc["hardware_profile"]["cpu"]["physical_cores"].as_u64();
-    load_from(RESULTS, |c| c["t"].as_u64() == cores && c["ub"] == 512)
+    let mut s = load_from(RESULTS);
+    let cores = s.hw.cpu.physical_cores;
+    s.points.retain(|p| p.threads == cores && p.ubatch == 512);
+    s
 }
 
 /// A point's configuration, pinned for the planner.
@@ -314,7 +314,7 @@ fn h200_plans_pick_the_fastest_placement_the_planner_lets_fit() {
 
 /// The 30B run, every point, with the A/B runs' samples added to the points they repeat.
 fn load_30b() -> Sweep {
-    let mut s = load_from(RESULTS_30B, |_| true);
+    let mut s = load_from(RESULTS_30B);
     let num = |v: &Value| v.as_u64().expect("an integer") as u32;
     for line in RESULTS_30B_AB
         .iter()
