@@ -175,6 +175,71 @@ fn plan_json_and_emit() {
         );
 }
 
+/// The GPU memory a plan keeps free: the CUDA runtime's measured share by default (on
+/// the H200 profile of `bench/results`), and the user's figure with `--gpu-reserve`,
+/// which moves the placement and the binding constraint with it.
+#[test]
+fn plan_keeps_gpu_memory_free_for_the_runtime_and_gpu_reserve_sets_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = synth_sparse(dir.path(), "qwen3-30b-a3b", 1);
+    let m = model.to_str().expect("utf-8");
+    let results = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("bench/results/2026-11-26-nvidia-h200-qwen3-30b.json"),
+    )
+    .expect("the committed H200 run");
+    let doc: serde_json::Value = serde_json::from_str(&results).expect("JSON");
+    let profile = dir.path().join("h200.json");
+    std::fs::write(&profile, doc["hardware_profile"].to_string()).expect("write profile");
+    let p = profile.to_str().expect("utf-8");
+    let base = [
+        "plan",
+        "-m",
+        m,
+        "--hw-profile",
+        p,
+        "--gpu-mem",
+        "12GiB",
+        "--ctx",
+        "576",
+    ];
+    let gib = (1u64 << 30) as f64;
+
+    let default = json(&[&base[..], &["--json"]].concat());
+    assert_eq!(default["backend"], "cuda");
+    let reserve = default["memory"]["gpu_reserve_bytes"]
+        .as_u64()
+        .expect("gpu_reserve_bytes");
+    assert!(
+        (0.69..0.75).contains(&(reserve as f64 / gib)),
+        "CUDA reserve {reserve}"
+    );
+    let kept = default["binding_constraint"].as_str().expect("a string");
+    let expected = format!("less {:.2} GiB headroom", reserve as f64 / gib);
+    assert!(kept.contains(&expected), "{kept}");
+
+    let two = json(&[&base[..], &["--gpu-reserve", "2GiB", "--json"]].concat());
+    assert_eq!(two["memory"]["gpu_reserve_bytes"], 2u64 << 30);
+    assert!(
+        two["n_cpu_moe"].as_u64() > default["n_cpu_moe"].as_u64(),
+        "2 GiB kept free must leave more experts on the CPU: {} vs {}",
+        two["n_cpu_moe"],
+        default["n_cpu_moe"]
+    );
+    let gpu = two["memory"]["gpu_bytes"].as_u64().expect("gpu_bytes");
+    assert!(gpu + (2u64 << 30) <= 12u64 << 30, "{gpu} bytes planned");
+    assert!(two["binding_constraint"]
+        .as_str()
+        .is_some_and(|b| b.contains("less 2 GiB headroom")));
+
+    strix()
+        .args(base)
+        .args(["--gpu-reserve", "lots"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("lots"));
+}
+
 #[test]
 fn impossible_pins_are_refused_with_the_reason() {
     let dir = tempfile::tempdir().expect("tempdir");

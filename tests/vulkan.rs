@@ -273,14 +273,14 @@ fn gemma_splits_between_vulkan_and_cpu_under_a_small_budget() {
     // What-if: a Vulkan device too small for all of Gemma (--gpu-mem, applied after
     // llama.cpp's device list is merged in, since the Vulkan device comes from there).
     // The budget is the planner's own figure for every layer on the device less a third
-    // of their weights and KV cache. The planner keeps 1 GiB of the budget free (its GPU
-    // headroom) and plans the compute buffer on the device whatever the split, so both
-    // stay in.
+    // of their weights and KV cache. The planner keeps part of the budget free (1 GiB
+    // for Vulkan, `memory.gpu_reserve_bytes`) and plans the compute buffer on the
+    // device whatever the split, so both stay in.
     let meta = ModelMeta::open(&support::gemma_path()).expect("GGUF");
     let full = Planner::plan(&meta, &hardware(), &request(Backend::Vulkan, None)).expect("plan");
     assert_eq!(full.n_gpu_layers, full.n_layer_offloadable);
     let layers = full.memory.breakdown.gpu.weights + full.memory.breakdown.gpu.context();
-    let budget = (1 << 30) + full.memory.gpu_bytes - layers / 3;
+    let budget = full.memory.gpu_reserve_bytes + full.memory.gpu_bytes - layers / 3;
     eprintln!(
         "every layer: {} bytes on the GPU, {layers} of them weights and KV; budget {budget}",
         full.memory.gpu_bytes

@@ -70,6 +70,12 @@ pub struct PlanFlags {
     /// RAM to keep back for the OS and display (default 4GiB).
     #[arg(long = "os-reserve", value_parser = strix_run::hardware::parse_size)]
     pub os_reserve: Option<u64>,
+    /// GPU memory to keep free below the GPU budget for the backend's runtime,
+    /// whatever the placement (default: 1 GiB; with CUDA 0.70 GiB plus a little per
+    /// block left on the CPU, as measured on an H200). Raise it if a load runs out of
+    /// GPU memory; lower it to pack the GPU tighter.
+    #[arg(long = "gpu-reserve", value_parser = strix_run::hardware::parse_size)]
+    pub gpu_reserve: Option<u64>,
     /// Ignore this machine's speed calibration (`strix-run bench` writes it): predict
     /// with the default constants, and record nothing.
     #[arg(long = "no-calibration")]
@@ -101,6 +107,7 @@ impl PlanFlags {
                 use_mmap: self.mmap.map(Switch::on),
             },
             os_reserve_bytes: self.os_reserve,
+            gpu_reserve_bytes: self.gpu_reserve,
             speed: None,
         }
     }

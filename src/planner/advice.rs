@@ -3,7 +3,7 @@
 //! backend to build). Facts from `shared/strix-halo-facts.md` and the seed article.
 
 use super::memory::{estimate, Placement};
-use super::search::{check, Candidate, GPU_HEADROOM};
+use super::search::{check, Candidate};
 use super::{KvType, Request};
 use crate::hardware::{
     AllocationPool, Backend, GpuVendor, Hardware, KernelVersion, Os, RuntimeFlavor,
@@ -80,7 +80,7 @@ fn full_offload(model: &ModelMeta, c: &Candidate) -> (u64, u64, bool) {
         n_cpu_moe: 0,
     };
     let mem = estimate(model, full, &c.ctx, c.gpu_use);
-    let fits = check(&mem, &c.pools).is_ok();
+    let fits = check(&mem, &c.pools, c.reserve.bytes(model.n_block, &mem)).is_ok();
     (mem.gpu.total(), mem.host.total(), fits)
 }
 
@@ -111,7 +111,7 @@ pub(super) fn advice(
             AllocationPool::GttAndVram | AllocationPool::Gtt
         )
     {
-        let gtt_need = (gpu_need + GPU_HEADROOM).saturating_sub(
+        let gtt_need = (gpu_need + c.reserve.bytes(model.n_block, &c.mem)).saturating_sub(
             if c.pools.rules.pool == AllocationPool::GttAndVram {
                 carveout
             } else {

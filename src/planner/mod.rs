@@ -12,6 +12,7 @@ mod advice;
 pub mod calibration;
 pub mod emit;
 pub mod memory;
+pub mod reserve;
 mod search;
 pub mod speed;
 
@@ -23,6 +24,7 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use memory::{ContextShape, DeviceBytes, GpuUse, MemoryEstimate, Placement};
+pub use reserve::GpuReserve;
 pub use speed::{Prediction, SpeedConstants};
 
 /// What to optimise.
@@ -128,6 +130,9 @@ pub struct Request {
     pub pinned: Pinned,
     /// RAM kept back for the OS and display (default: the hardware model's).
     pub os_reserve_bytes: Option<u64>,
+    /// GPU memory to keep free below the GPU budget, whatever the placement (default:
+    /// the backend's [`GpuReserve`]).
+    pub gpu_reserve_bytes: Option<u64>,
     /// Speed constants to use (default [`SpeedConstants::SEED_FIT`]).
     #[serde(skip)]
     pub speed: Option<(SpeedConstants, bool)>,
@@ -146,6 +151,9 @@ pub struct MemoryReport {
     pub host_budget_bytes: u64,
     /// On unified memory: what GPU and host together may use.
     pub shared_budget_bytes: Option<u64>,
+    /// GPU memory kept free below the GPU budget at this placement, for what the
+    /// backend's runtime takes outside llama.cpp's buffers ([`GpuReserve`]).
+    pub gpu_reserve_bytes: u64,
     /// By device and kind.
     pub breakdown: MemoryEstimate,
 }

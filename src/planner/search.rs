@@ -4,6 +4,7 @@
 
 use super::advice;
 use super::memory::{estimate, ContextShape, GpuUse, MemoryEstimate, Placement};
+use super::reserve::GpuReserve;
 use super::speed::{predict, GpuLink, Prediction, SpeedConstants, SpeedInputs};
 use super::{KvType, MemoryReport, Objective, Plan, PlanError, Rejected, Request};
 use crate::hardware::{AllocationPool, Backend, Hardware, MemoryPools, MmapRule, PoolConfig};
@@ -27,32 +28,46 @@ const KV_Q4_PENALTY: f64 = 0.12;
 /// when it buys more than this.
 const SMALL_UBATCH_PENALTY: f64 = 0.02;
 
-/// GPU memory left free below every GPU budget: llama.cpp's own fitting keeps 1 GiB
-/// per device (`fit_params_target` in common/common.h). Under the Windows HIP SDK's
-/// total cap it also keeps the plan off the edge the seed measured: 62.0 GiB loaded
-/// but ran at 4.5 tok/s against 6.1 at 59.3 GiB (memory pressure).
-pub(super) const GPU_HEADROOM: u64 = 1 << 30;
-
 /// A budget a candidate broke.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Violation {
-    Gpu { need: u64, have: u64 },
-    Host { need: u64, have: u64 },
-    Shared { need: u64, have: u64 },
+    /// `have` is the budget less `reserve`, the GPU memory kept free.
+    Gpu {
+        need: u64,
+        have: u64,
+        reserve: u64,
+    },
+    Host {
+        need: u64,
+        have: u64,
+    },
+    Shared {
+        need: u64,
+        have: u64,
+    },
 }
 
 impl Violation {
     pub(super) fn describe(&self, pools: &MemoryPools) -> String {
         let gb = |b: u64| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64);
         match self {
-            Violation::Gpu { need, have } => {
+            Violation::Gpu {
+                need,
+                have,
+                reserve,
+            } => {
+                let kept = if *reserve % (1 << 30) == 0 {
+                    format!("{} GiB", *reserve >> 30)
+                } else {
+                    format!("{:.2} GiB", *reserve as f64 / (1u64 << 30) as f64)
+                };
                 let cap = match pools.rules.total_cap_bytes {
                     Some(c) if c == pools.gpu_budget_bytes => format!(
-                        " (the backend's total allocation cap of {} less 1 GiB headroom; {})",
+                        " (the backend's total allocation cap of {} less {kept} headroom; {})",
                         gb(c),
                         pools.rules.source
                     ),
-                    _ => " (less 1 GiB headroom)".to_string(),
+                    _ => format!(" (less {kept} headroom)"),
                 };
                 format!("GPU memory: needs {}, budget {}{cap}", gb(*need), gb(*have))
             }
@@ -68,15 +83,21 @@ impl Violation {
     }
 }
 
-/// Checks a memory estimate against the pools.
-pub(super) fn check(mem: &MemoryEstimate, pools: &MemoryPools) -> Result<(), Violation> {
+/// Checks a memory estimate against the pools, keeping `reserve` bytes of the GPU
+/// budget free (see [`GpuReserve`]).
+pub(super) fn check(
+    mem: &MemoryEstimate,
+    pools: &MemoryPools,
+    reserve: u64,
+) -> Result<(), Violation> {
     let gpu = mem.gpu.total();
     let host = mem.host.total();
-    let gpu_limit = pools.gpu_budget_bytes.saturating_sub(GPU_HEADROOM);
+    let gpu_limit = pools.gpu_budget_bytes.saturating_sub(reserve);
     if gpu > 0 && gpu > gpu_limit {
         return Err(Violation::Gpu {
             need: gpu,
             have: gpu_limit,
+            reserve,
         });
     }
     if host > pools.host_budget_bytes {
@@ -119,6 +140,8 @@ pub(super) struct Candidate {
     pub use_mmap: bool,
     pub gpu_use: GpuUse,
     pub pools: MemoryPools,
+    /// How GPU memory is kept free below the budget.
+    pub reserve: GpuReserve,
 }
 
 impl Candidate {
@@ -322,6 +345,7 @@ struct BackendSearch<'a> {
     settings: &'a Settings,
     use_mmap: bool,
     gpu_use: GpuUse,
+    reserve: GpuReserve,
 }
 
 /// The fastest feasible placement for one backend and context shape, plus the
@@ -339,6 +363,7 @@ fn best_placement(
         settings: s,
         use_mmap,
         gpu_use,
+        reserve,
     } = *b;
     let gpu = backend.is_gpu();
     let n_block = model.n_block;
@@ -366,7 +391,7 @@ fn best_placement(
                 n_cpu_moe: n,
             };
             let mem = estimate(model, placement, &ctx, gpu_use);
-            match check(&mem, pools) {
+            match check(&mem, pools, reserve.bytes(n_block, &mem)) {
                 Ok(()) => {
                     let prediction = predict(model, &mem, n, inputs, &s.constants, s.calibrated);
                     let cand = Candidate {
@@ -378,6 +403,7 @@ fn best_placement(
                         use_mmap,
                         gpu_use,
                         pools: pools.clone(),
+                        reserve,
                     };
                     let better = best.as_ref().is_none_or(|b| {
                         cand.speed(req.objective) > b.speed(req.objective) * 1.0001
@@ -448,6 +474,9 @@ pub(super) fn plan(model: &ModelMeta, hw: &Hardware, req: &Request) -> Result<Pl
             .unwrap_or_else(|| default_mmap(model, hw, backend, &pools));
         let gpu = hw.gpu_for(backend);
         let gpu_use = GpuUse::of(backend, gpu.is_some_and(|g| g.integrated), use_mmap);
+        let reserve = req
+            .gpu_reserve_bytes
+            .map_or_else(|| GpuReserve::for_backend(backend), GpuReserve::flat);
         let gpu_bw = gpu.map_or(0, |g| g.bandwidth_bytes_per_s) as f64;
         let gpu_link = GpuLink::of(gpu.is_none_or(|g| g.integrated));
         let mut best_for_backend: Option<Candidate> = None;
@@ -483,6 +512,7 @@ pub(super) fn plan(model: &ModelMeta, hw: &Hardware, req: &Request) -> Result<Pl
                     settings: &s,
                     use_mmap,
                     gpu_use,
+                    reserve,
                 };
                 match best_placement(&search, ctx, &inputs) {
                     Ok(c) => {
@@ -599,7 +629,10 @@ fn finish(
         }
     };
     let blocked = (c.backend != Backend::Cpu && !all_on_gpu)
-        .then(|| check(&estimate(model, next, &c.ctx, c.gpu_use), &c.pools).err())
+        .then(|| {
+            let mem = estimate(model, next, &c.ctx, c.gpu_use);
+            check(&mem, &c.pools, c.reserve.bytes(model.n_block, &mem)).err()
+        })
         .flatten();
     let binding = if c.backend == Backend::Cpu {
         "no GPU backend in use".to_string()
@@ -644,6 +677,7 @@ fn finish(
             gpu_budget_bytes: c.pools.gpu_budget_bytes,
             host_budget_bytes: c.pools.host_budget_bytes,
             shared_budget_bytes: c.pools.shared_physical_bytes,
+            gpu_reserve_bytes: c.reserve.bytes(model.n_block, &c.mem),
             breakdown: c.mem,
         },
         predicted: c.prediction,

@@ -332,6 +332,7 @@ pub fn pin_plan(plan: &Plan, base: &Request) -> Request {
             use_mmap: Some(plan.use_mmap),
         },
         os_reserve_bytes: base.os_reserve_bytes,
+        gpu_reserve_bytes: base.gpu_reserve_bytes,
         speed: base.speed,
     }
 }
