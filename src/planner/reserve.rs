@@ -52,6 +52,11 @@ impl GpuReserve {
     /// across CPU/GPU (e.g., with --n-cpu-moe)"). There is no margin beyond the line:
     /// the memory model's own figure was 0.01-0.10 GiB above llama.cpp's buffers at
     /// every one of those points, and `strix-run run` steps down if a load fails.
+    ///
+    /// The budget in that run was the GPU's memory above idle, context included. Where
+    /// the budget is instead llama.cpp's free-memory reading (a build with the `cuda`
+    /// feature), that reading is taken once the CUDA context exists, so the context is
+    /// counted twice and the plan keeps about 0.5 GiB more free than it needs.
     pub const CUDA: GpuReserve = GpuReserve {
         base_bytes: 722 * MIB,
         per_cpu_block_bytes: 2970 * MIB / 1024,
