@@ -291,6 +291,29 @@ fn plan_at(s: &Sweep, budget: u64, pinned: Pinned) -> Option<strix_run::planner:
     Planner::plan(&s.model, &hw, &req).ok()
 }
 
+/// The measured point of `plan`'s configuration; with `fallback_ubatch`, the same
+/// placement at that physical batch when the plan's own was not measured.
+fn measured_plan<'a>(
+    s: &'a Sweep,
+    plan: &strix_run::planner::Plan,
+    budget: u64,
+    fallback_ubatch: Option<u32>,
+) -> &'a Point {
+    let same_placement = |p: &&Point| {
+        p.ngl == plan.n_gpu_layers && p.ncmoe == plan.n_cpu_moe && p.threads == plan.n_threads
+    };
+    let placed = || s.points.iter().filter(same_placement);
+    placed()
+        .find(|p| p.ubatch == plan.n_ubatch)
+        .or_else(|| fallback_ubatch.and_then(|ub| placed().find(|p| p.ubatch == ub)))
+        .unwrap_or_else(|| {
+            panic!(
+                "budget {budget}: the plan -ngl {} -ncmoe {} -t {} -ub {} was not measured; run bench/gpu-plan-check again",
+                plan.n_gpu_layers, plan.n_cpu_moe, plan.n_threads, plan.n_ubatch
+            )
+        })
+}
+
 /// The tiny-moe run at 2, 3 and 4.5 GiB, with the planner as it is now: each plan is a
 /// placement that was measured, ran within its budget (GPU peak, CUDA context
 /// included), and reaches 95 % of the fastest point that did. These budgets are data
@@ -307,21 +330,7 @@ fn h200_plans_fit_and_reach_the_fastest_point_that_fitted() {
         // Generation runs one token at a time, so the physical batch does not enter its
         // speed: when the plan's `-ub` was not measured for its placement, the same
         // placement at `-ub 512` (step 2 measured every placement there) stands in.
-        let same_placement = |p: &&Point| {
-            p.ngl == plan.n_gpu_layers && p.ncmoe == plan.n_cpu_moe && p.threads == plan.n_threads
-        };
-        let mine = s
-            .points
-            .iter()
-            .filter(same_placement)
-            .find(|p| p.ubatch == plan.n_ubatch)
-            .or_else(|| s.points.iter().filter(same_placement).find(|p| p.ubatch == 512))
-            .unwrap_or_else(|| {
-                panic!(
-                    "budget {budget}: the plan -ngl {} -ncmoe {} -t {} -ub {} was not measured; run bench/gpu-plan-check again",
-                    plan.n_gpu_layers, plan.n_cpu_moe, plan.n_threads, plan.n_ubatch
-                )
-            });
+        let mine = measured_plan(&s, &plan, budget, Some(512));
         assert!(
             fits(mine, budget),
             "budget {budget}: the plan -ngl {} -ncmoe {} peaked at {:?} bytes",
@@ -472,21 +481,7 @@ fn h200_30b_plans_fit_at_the_measured_edge_and_reach_the_best_point() {
     let n_off = s.model.n_layer_offloadable;
     for &budget in &s.budgets {
         let plan = plan_at(&s, budget, Pinned::default()).expect("a plan at every budget");
-        let mine = s
-            .points
-            .iter()
-            .find(|p| {
-                p.ngl == plan.n_gpu_layers
-                    && p.ncmoe == plan.n_cpu_moe
-                    && p.threads == plan.n_threads
-                    && p.ubatch == plan.n_ubatch
-            })
-            .unwrap_or_else(|| {
-                panic!(
-                    "budget {budget}: the plan -ngl {} -ncmoe {} -t {} -ub {} was not measured; run bench/gpu-plan-check again",
-                    plan.n_gpu_layers, plan.n_cpu_moe, plan.n_threads, plan.n_ubatch
-                )
-            });
+        let mine = measured_plan(&s, &plan, budget, None);
         assert!(
             fits(mine, budget),
             "budget {budget}: the plan's GPU peak was {:?} bytes",
