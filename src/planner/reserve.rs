@@ -7,14 +7,13 @@
 
 use super::memory::MemoryEstimate;
 use crate::hardware::Backend;
-use serde::Serialize;
 
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
 
 /// How much GPU memory a placement keeps free: a fixed part plus a part per block
 /// that leaves work on the CPU.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GpuReserve {
     /// Kept free whatever the placement.
     pub base_bytes: u64,
@@ -22,8 +21,6 @@ pub struct GpuReserve {
     pub per_cpu_block_bytes: u64,
     /// Added for each block on the GPU whose routed experts stay on the CPU.
     pub per_cpu_expert_block_bytes: u64,
-    /// Where the figures come from.
-    pub source: &'static str,
 }
 
 impl GpuReserve {
@@ -36,7 +33,6 @@ impl GpuReserve {
         base_bytes: GIB,
         per_cpu_block_bytes: 0,
         per_cpu_expert_block_bytes: 0,
-        source: "llama.cpp's fitting margin (common/common.h fit_params_target)",
     };
 
     /// CUDA, fitted to the GPU peak (NVML) minus llama.cpp's CUDA buffers at the 42
@@ -61,7 +57,6 @@ impl GpuReserve {
         base_bytes: 722 * MIB,
         per_cpu_block_bytes: 2970 * MIB / 1024,
         per_cpu_expert_block_bytes: MIB / 2,
-        source: "CUDA runtime measured on an NVIDIA H200 (bench/results/2026-11-26-nvidia-h200-qwen3-30b.json)",
     };
 
     /// The reserve for a backend's runtime.
@@ -78,7 +73,6 @@ impl GpuReserve {
             base_bytes: bytes,
             per_cpu_block_bytes: 0,
             per_cpu_expert_block_bytes: 0,
-            source: "--gpu-reserve",
         }
     }
 
