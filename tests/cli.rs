@@ -257,6 +257,25 @@ fn impossible_pins_are_refused_with_the_reason() {
         .assert()
         .failure()
         .stderr(predicate::str::contains("32 hardware threads"));
+    // llama.cpp refuses a context of more than LLAMA_MAX_SEQ (256) sequences.
+    for parallel in ["0", "257"] {
+        strix()
+            .args([
+                "plan",
+                "-m",
+                m,
+                "--hw",
+                "strix-halo-128",
+                "--parallel",
+                parallel,
+            ])
+            .assert()
+            .failure()
+            .stderr(
+                predicate::str::contains(format!("--parallel {parallel} is impossible"))
+                    .and(predicate::str::contains("1 to 256 sequences")),
+            );
+    }
     strix()
         .args([
             "plan",

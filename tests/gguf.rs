@@ -7,6 +7,7 @@ use std::path::Path;
 use strix_run::gguf::{
     read_file, read_header, ByteOrder, GgmlType, GgufArray, GgufError, GgufModel, GgufValue,
     GgufWriter, Problem, TensorData, KEY_SPLIT_COUNT, KEY_SPLIT_NO, KEY_SPLIT_TENSORS_COUNT,
+    MAX_HEADER_MEMORY,
 };
 
 fn sample_writer(order: ByteOrder) -> GgufWriter {
@@ -111,6 +112,52 @@ fn problem_of(bytes: Vec<u8>) -> Problem {
     match read_header(Cursor::new(bytes), Path::new("hostile.gguf")) {
         Err(GgufError::Malformed { problem, .. }) => problem,
         other => panic!("expected a malformed-file error, got {other:?}"),
+    }
+}
+
+/// The header of a file whose one key is an array of `count` empty strings, and a hole
+/// of `hole` bytes after it (a sparse file: no disk used).
+fn sparse_string_array(dir: &Path, count: u64, hole: u64) -> std::path::PathBuf {
+    let mut b = le_header(0, 1);
+    b.extend_from_slice(&1u64.to_le_bytes());
+    b.push(b'k');
+    b.extend_from_slice(&9u32.to_le_bytes()); // array
+    b.extend_from_slice(&8u32.to_le_bytes()); // of strings
+    b.extend_from_slice(&count.to_le_bytes());
+    let path = dir.join(format!("strings-{count}.gguf"));
+    let file = std::fs::File::create(&path).expect("create");
+    std::io::Write::write_all(&mut &file, &b).expect("write");
+    file.set_len(b.len() as u64 + hole).expect("a sparse hole");
+    path
+}
+
+/// A billion empty strings fit in an 8 GiB hole but would take 24 GiB of memory: refused
+/// before any is read. A million are read (24 MiB).
+#[test]
+fn metadata_larger_than_any_real_header_is_refused_before_it_is_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hole = 1 << 33;
+    let path = sparse_string_array(dir.path(), 1 << 30, hole);
+    let header_end = std::fs::metadata(&path).expect("stat").len() - hole;
+    match read_file(&path) {
+        Err(GgufError::Malformed {
+            problem: Problem::HeaderTooLarge { max },
+            offset,
+            ..
+        }) => {
+            assert_eq!(max, MAX_HEADER_MEMORY);
+            assert_eq!(
+                offset, header_end,
+                "refused where the count ends, before reading"
+            );
+        }
+        other => panic!("expected the metadata to be refused, got {other:?}"),
+    }
+    let path = sparse_string_array(dir.path(), 1 << 20, 1 << 23);
+    let (header, _) = read_file(&path).expect("a million empty strings read");
+    match header.get("k") {
+        Some(GgufValue::Array(GgufArray::String(v))) => assert_eq!(v.len(), 1 << 20),
+        other => panic!("{other:?}"),
     }
 }
 

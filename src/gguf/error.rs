@@ -31,6 +31,14 @@ pub enum Problem {
         /// the largest count that could be valid
         max: u64,
     },
+    /// Metadata that would take more memory than any real header.
+    #[error(
+        "the metadata would take more than {max} bytes of memory (real headers take a few MB)"
+    )]
+    HeaderTooLarge {
+        /// the limit, bytes
+        max: u64,
+    },
     /// A string that is not UTF-8.
     #[error("{what} is not valid UTF-8")]
     InvalidUtf8 {

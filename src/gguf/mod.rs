@@ -14,6 +14,7 @@ mod writer;
 pub use error::{GgufError, Problem};
 pub use reader::{
     read_file, read_header, ByteOrder, GgufHeader, ReadStats, TensorInfo, DEFAULT_ALIGNMENT,
+    MAX_HEADER_MEMORY,
 };
 pub use split::{
     GgufModel, Shard, SplitName, KEY_SPLIT_COUNT, KEY_SPLIT_NO, KEY_SPLIT_TENSORS_COUNT,

@@ -27,6 +27,16 @@ const MAX_TENSOR_NAME: usize = 64;
 pub const MAX_DIMS: u32 = 4;
 /// How deep we follow arrays of arrays (llama.cpp follows none).
 const MAX_ARRAY_NESTING: u32 = 8;
+/// The most memory a header's metadata may take once read. Real headers are a few MB
+/// (Gemma 3 270M's, with its 262,144-token vocabulary, is 6.5 MB); without a cap, a
+/// header of a billion empty strings in a large sparse file would take 3x its bytes in
+/// memory (24-byte `String`s for 8-byte lengths) until the process ran out of memory.
+/// llama.cpp's own per-array and per-string limits (1 Gi) bound each value, not the
+/// sum.
+pub const MAX_HEADER_MEMORY: u64 = 1 << 30;
+/// Elements reserved ahead of an array's reading: a count is only a claim until the
+/// elements are read, so larger arrays grow as they are.
+const PREALLOC_ELEMENTS: usize = 1 << 16;
 /// Read buffer: headers with large vocabularies are a few MB of small strings.
 const READ_BUFFER: usize = 256 * 1024;
 
@@ -194,6 +204,8 @@ struct Source<R> {
     pos: u64,
     len: u64,
     order: ByteOrder,
+    /// Bytes of metadata held in memory so far.
+    held: u64,
 }
 
 macro_rules! read_num {
@@ -212,7 +224,7 @@ macro_rules! read_num {
 /// Reads a counted array of fixed-size numbers into a vector.
 macro_rules! read_vec {
     ($self:ident, $n:expr, $read:ident) => {{
-        let mut v = Vec::with_capacity($n);
+        let mut v = Vec::with_capacity($n.min(PREALLOC_ELEMENTS));
         for _ in 0..$n {
             v.push($self.$read()?);
         }
@@ -235,7 +247,20 @@ impl<R: Read + Seek> Source<R> {
             pos: 0,
             len,
             order: ByteOrder::Little,
+            held: 0,
         })
+    }
+
+    /// Counts `bytes` more of metadata held in memory, refusing past
+    /// [`MAX_HEADER_MEMORY`].
+    fn hold(&mut self, bytes: u64) -> Result<(), GgufError> {
+        self.held = self.held.saturating_add(bytes);
+        if self.held > MAX_HEADER_MEMORY {
+            return Err(self.malformed(Problem::HeaderTooLarge {
+                max: MAX_HEADER_MEMORY,
+            }));
+        }
+        Ok(())
     }
 
     fn malformed(&self, problem: Problem) -> GgufError {
@@ -317,6 +342,7 @@ impl<R: Read + Seek> Source<R> {
     fn string(&mut self, what: &'static str) -> Result<String, GgufError> {
         let n = self.u64()?;
         let n = self.count(what, n, 1, MAX_STRING_LENGTH)?;
+        self.hold(n as u64)?;
         let mut buf = vec![0u8; n];
         let start = self.pos;
         self.fill(&mut buf)?;
@@ -559,6 +585,12 @@ impl<R: Read + Seek> Source<R> {
         };
         let n = self.u64()?;
         let n = self.count("array element", n, elem.min_size(), MAX_ARRAY_ELEMENTS)?;
+        let in_memory = match elem {
+            ValueType::String => std::mem::size_of::<String>() as u64,
+            ValueType::Array => std::mem::size_of::<GgufArray>() as u64,
+            other => other.fixed_size().unwrap_or(1),
+        };
+        self.hold((n as u64).saturating_mul(in_memory))?;
         Ok(match elem {
             ValueType::U8 => GgufArray::U8(read_vec!(self, n, u8)),
             ValueType::I8 => GgufArray::I8(read_vec!(self, n, i8)),
@@ -572,14 +604,14 @@ impl<R: Read + Seek> Source<R> {
             ValueType::I64 => GgufArray::I64(read_vec!(self, n, i64)),
             ValueType::F64 => GgufArray::F64(read_vec!(self, n, f64)),
             ValueType::String => {
-                let mut v = Vec::with_capacity(n);
+                let mut v = Vec::with_capacity(n.min(PREALLOC_ELEMENTS));
                 for _ in 0..n {
                     v.push(self.string("string array element")?);
                 }
                 GgufArray::String(v)
             }
             ValueType::Array => {
-                let mut v = Vec::with_capacity(n);
+                let mut v = Vec::with_capacity(n.min(PREALLOC_ELEMENTS));
                 for _ in 0..n {
                     v.push(self.array(key, depth + 1)?);
                 }

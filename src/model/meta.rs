@@ -11,6 +11,12 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// The most repeating blocks llama.cpp loads (`LLAMA_MAX_LAYERS` in
+/// src/llama-hparams.h; `load_hparams` asserts it).
+pub const LLAMA_MAX_LAYERS: u32 = 512;
+/// The most routed experts llama.cpp loads (`LLAMA_MAX_EXPERTS`, same file).
+pub const LLAMA_MAX_EXPERTS: u32 = 1024;
+
 /// How a block keeps its context.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -210,12 +216,18 @@ impl Keys<'_> {
     }
 
     fn required_u64(&self, suffix: &str) -> Result<u64, GgufError> {
-        self.opt_u64(suffix)?.ok_or_else(|| {
-            self.bad(
-                suffix,
-                "is missing: the file is not a complete llama.cpp model",
-            )
-        })
+        self.opt_u64(suffix)?.ok_or_else(|| self.missing(suffix))
+    }
+
+    fn required_u32(&self, suffix: &str) -> Result<u32, GgufError> {
+        self.opt_u32(suffix)?.ok_or_else(|| self.missing(suffix))
+    }
+
+    fn missing(&self, suffix: &str) -> GgufError {
+        self.bad(
+            suffix,
+            "is missing: the file is not a complete llama.cpp model",
+        )
     }
 
     /// A key that may be one integer or an array with one integer per block
@@ -292,14 +304,17 @@ impl ModelMeta {
         let n_block_raw = keys.required_u64("block_count")?;
         let n_block = u32::try_from(n_block_raw)
             .ok()
-            .filter(|&n| n <= 4096)
+            .filter(|&n| n <= LLAMA_MAX_LAYERS)
             .ok_or_else(|| {
                 keys.bad(
                     "block_count",
-                    &format!("{n_block_raw} is not a plausible block count"),
+                    &format!(
+                        "is {n_block_raw}, but llama.cpp loads at most {LLAMA_MAX_LAYERS} blocks (LLAMA_MAX_LAYERS)"
+                    ),
                 )
             })?;
-        let n_embd = keys.required_u64("embedding_length")?;
+        // Dimensions are 32-bit in llama.cpp (`llama_hparams`), and so here.
+        let n_embd = u64::from(keys.required_u32("embedding_length")?);
         let head_counts = keys
             .per_block("attention.head_count", n_block)?
             .unwrap_or_default();
@@ -322,11 +337,18 @@ impl ModelMeta {
             .per_block("feed_forward_length", n_block)?
             .and_then(|v| v.into_iter().max())
             .map_or(0, u64::from);
-        let n_ff_exp = keys.opt_u64("expert_feed_forward_length")?.unwrap_or(0);
+        let n_ff_exp = keys
+            .opt_u32("expert_feed_forward_length")?
+            .map_or(0, u64::from);
         let n_expert = keys.opt_u32("expert_count")?.unwrap_or(0);
-        let n_expert_used = keys.opt_u32("expert_used_count")?.unwrap_or(0);
+        // One count or one per block; llama.cpp checks the largest.
+        let n_expert_used = keys
+            .per_block("expert_used_count", n_block)?
+            .and_then(|v| v.into_iter().max())
+            .unwrap_or(0);
+        check_experts(&keys, n_expert, n_expert_used)?;
         let n_expert_shared = keys.opt_u32("expert_shared_count")?.unwrap_or(0);
-        let n_ctx_train = keys.opt_u64("context_length")?.unwrap_or(0);
+        let n_ctx_train = keys.opt_u32("context_length")?.map_or(0, u64::from);
         let sliding_window = keys.opt_u32("attention.sliding_window")?.filter(|&w| w > 0);
         let full_attention_interval = keys.opt_u32("full_attention_interval")?;
 
@@ -570,6 +592,30 @@ fn block_kinds(
         .collect())
 }
 
+/// The expert counts llama.cpp's `load_hparams` accepts: at most
+/// [`LLAMA_MAX_EXPERTS`], at least one used per token when there are experts, none
+/// without them, and never more used than exist.
+fn check_experts(keys: &Keys<'_>, n_expert: u32, n_expert_used: u32) -> Result<(), GgufError> {
+    if n_expert > LLAMA_MAX_EXPERTS {
+        return Err(keys.bad(
+            "expert_count",
+            &format!(
+                "is {n_expert}, but llama.cpp loads at most {LLAMA_MAX_EXPERTS} experts (LLAMA_MAX_EXPERTS)"
+            ),
+        ));
+    }
+    let problem = if n_expert == 0 && n_expert_used > 0 {
+        format!("is {n_expert_used}, but the model has no expert_count")
+    } else if n_expert > 0 && n_expert_used == 0 {
+        format!("is 0 or missing, but the model has {n_expert} experts: llama.cpp needs at least one per token")
+    } else if n_expert_used > n_expert {
+        format!("is {n_expert_used}, more than the model's {n_expert} experts")
+    } else {
+        return Ok(());
+    };
+    Err(keys.bad("expert_used_count", &problem))
+}
+
 fn recurrent_meta(keys: &Keys<'_>) -> Result<RecurrentMeta, GgufError> {
     let d_conv = keys.opt_u32("ssm.conv_kernel")?.unwrap_or(0);
     let d_inner = keys.opt_u32("ssm.inner_size")?.unwrap_or(0);
@@ -577,8 +623,10 @@ fn recurrent_meta(keys: &Keys<'_>) -> Result<RecurrentMeta, GgufError> {
     let n_group = keys.opt_u32("ssm.group_count")?.unwrap_or(0);
     let dt_rank = keys.opt_u32("ssm.time_step_rank")?.unwrap_or(0);
     // llama_hparams::n_embd_r() / n_embd_s() (src/llama-hparams.cpp), Mamba-style case.
-    let n_embd_r = u64::from(d_conv.saturating_sub(1))
-        * (u64::from(d_inner) + 2 * u64::from(n_group) * u64::from(d_state));
+    let n_embd_r = u64::from(d_conv.saturating_sub(1)).saturating_mul(
+        u64::from(d_inner)
+            .saturating_add((2 * u64::from(n_group)).saturating_mul(u64::from(d_state))),
+    );
     let n_embd_s = u64::from(d_state) * u64::from(d_inner);
     Ok(RecurrentMeta {
         d_conv,

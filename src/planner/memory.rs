@@ -29,6 +29,10 @@
 //!
 //! The compute-buffer estimate is a model of ggml's graph allocator, not an exact
 //! count; the planner reports it next to llama.cpp's own figure in the tests.
+//!
+//! Sizes saturate at `u64::MAX` instead of wrapping: a header with absurd dimensions, or
+//! a pinned context and batch at their 32-bit limits, gives a plan that does not fit,
+//! never a small wrapped number that would.
 
 use super::KvType;
 use crate::hardware::Backend;
@@ -81,12 +85,16 @@ pub struct DeviceBytes {
 impl DeviceBytes {
     /// Everything on this side.
     pub fn total(&self) -> u64 {
-        self.weights + self.kv_cache + self.recurrent_state + self.compute + self.output
+        self.weights
+            .saturating_add(self.kv_cache)
+            .saturating_add(self.recurrent_state)
+            .saturating_add(self.compute)
+            .saturating_add(self.output)
     }
 
     /// What llama.cpp calls the context's memory (KV cache + recurrent state).
     pub fn context(&self) -> u64 {
-        self.kv_cache + self.recurrent_state
+        self.kv_cache.saturating_add(self.recurrent_state)
     }
 }
 
@@ -110,11 +118,11 @@ fn row_bytes(ty: KvType, n: u64) -> u64 {
     let tr = ty.ggml().traits().map_or((1, 2), |t| {
         (u64::from(t.block_size), u64::from(t.type_size))
     });
-    n.div_ceil(tr.0) * tr.1
+    n.div_ceil(tr.0).saturating_mul(tr.1)
 }
 
 fn pad256(n: u64) -> u64 {
-    n.div_ceil(256) * 256
+    n.div_ceil(256).saturating_mul(256)
 }
 
 /// KV cells a block keeps.
@@ -123,8 +131,9 @@ fn kv_cells(model: &ModelMeta, kind: BlockKind, ctx: &ContextShape) -> u64 {
     match kind {
         BlockKind::FullAttention => n_ctx,
         BlockKind::SlidingWindow => {
-            let window = u64::from(model.sliding_window.unwrap_or(0)) * u64::from(ctx.n_seq.max(1))
-                + u64::from(ctx.n_ubatch);
+            let window = u64::from(model.sliding_window.unwrap_or(0))
+                .saturating_mul(u64::from(ctx.n_seq.max(1)))
+                .saturating_add(u64::from(ctx.n_ubatch));
             pad256(n_ctx.min(window))
         }
         BlockKind::Recurrent => 0,
@@ -139,15 +148,16 @@ pub fn block_kv_bytes(model: &ModelMeta, index: usize, ctx: &ContextShape) -> u6
     let cells = kv_cells(model, b.kind, ctx);
     let k = u64::from(b.n_head_kv) * u64::from(model.head_dim_k);
     let v = u64::from(b.n_head_kv) * u64::from(model.head_dim_v);
-    cells * (row_bytes(ctx.type_k, k) + row_bytes(ctx.type_v, v))
+    cells.saturating_mul(row_bytes(ctx.type_k, k).saturating_add(row_bytes(ctx.type_v, v)))
 }
 
 /// Recurrent-state bytes of one block (f32, one state per sequence).
 pub fn block_recurrent_bytes(model: &ModelMeta, index: usize, ctx: &ContextShape) -> u64 {
     match (model.blocks.get(index), model.recurrent) {
-        (Some(b), Some(r)) if b.kind == BlockKind::Recurrent => {
-            (r.n_embd_r + r.n_embd_s) * 4 * u64::from(ctx.n_seq.max(1))
-        }
+        (Some(b), Some(r)) if b.kind == BlockKind::Recurrent => r
+            .n_embd_r
+            .saturating_add(r.n_embd_s)
+            .saturating_mul(4 * u64::from(ctx.n_seq.max(1))),
         _ => 0,
     }
 }
@@ -166,26 +176,35 @@ fn compute_bytes(
     holds_layers: bool,
     holds_output: bool,
 ) -> u64 {
-    let ub = u64::from(ctx.n_ubatch.min(ctx.n_batch).max(1));
-    let f32b = 4;
-    let mut bytes = 0;
+    // f32 values of one physical batch's rows.
+    let rows = u64::from(ctx.n_ubatch.min(ctx.n_batch).max(1)) * 4;
+    let mut bytes = 0u64;
     if holds_layers {
         let ffn = if model.n_expert > 0 {
-            u64::from(model.n_expert_used) * model.n_ff_exp.max(1) * 2
+            u64::from(model.n_expert_used)
+                .saturating_mul(model.n_ff_exp.max(1))
+                .saturating_mul(2)
         } else {
-            model.n_ff * 2
+            model.n_ff.saturating_mul(2)
         };
         let attn = if ctx.flash_attn {
             0
         } else {
             let kv = pad256(u64::from(ctx.n_ctx.max(1)));
-            u64::from(model.n_head) * kv
+            u64::from(model.n_head).saturating_mul(kv)
         };
-        let q = u64::from(model.n_head) * u64::from(model.head_dim_k.max(1)) * 3;
-        bytes += ub * f32b * (model.n_embd * 4 + q + ffn.max(attn));
+        let q = u64::from(model.n_head)
+            .saturating_mul(u64::from(model.head_dim_k.max(1)))
+            .saturating_mul(3);
+        let per_row = model
+            .n_embd
+            .saturating_mul(4)
+            .saturating_add(q)
+            .saturating_add(ffn.max(attn));
+        bytes = bytes.saturating_add(rows.saturating_mul(per_row));
     }
     if holds_output {
-        bytes += ub * f32b * model.n_vocab;
+        bytes = bytes.saturating_add(rows.saturating_mul(model.n_vocab));
     }
     bytes
 }
@@ -271,8 +290,8 @@ pub fn estimate(
         let rs = block_recurrent_bytes(model, i, ctx);
         if on_gpu {
             est.gpu_blocks += 1;
-            est.gpu.kv_cache += kv;
-            est.gpu.recurrent_state += rs;
+            est.gpu.kv_cache = est.gpu.kv_cache.saturating_add(kv);
+            est.gpu.recurrent_state = est.gpu.recurrent_state.saturating_add(rs);
             if experts_on_cpu && b.expert_bytes > 0 {
                 est.gpu_blocks_experts_on_cpu += 1;
                 est.gpu.weights += b.bytes - b.expert_bytes;
@@ -284,8 +303,8 @@ pub fn estimate(
             }
         } else {
             est.host.weights += b.bytes;
-            est.host.kv_cache += kv;
-            est.host.recurrent_state += rs;
+            est.host.kv_cache = est.host.kv_cache.saturating_add(kv);
+            est.host.recurrent_state = est.host.recurrent_state.saturating_add(rs);
             largest_host_matmul_weight = largest_host_matmul_weight
                 .max(b.largest_expert_tensor)
                 .max(b.largest_dense_tensor);
@@ -299,16 +318,18 @@ pub fn estimate(
         0
     };
     est.gpu.compute = if g > 0 {
-        compute_bytes(model, ctx, est.gpu_blocks > 0, output_on_gpu) + staging
+        compute_bytes(model, ctx, est.gpu_blocks > 0, output_on_gpu).saturating_add(staging)
     } else if staging > 0 {
         // No layer on the GPU, but the batch's matmuls (and their activations, logits
         // included) still run there.
-        compute_bytes(model, ctx, true, true) + staging
+        compute_bytes(model, ctx, true, true).saturating_add(staging)
     } else {
         0
     };
     est.host.compute = compute_bytes(model, ctx, host_layers || g == 0, !output_on_gpu);
     // Logits for the output rows live in a host buffer (n_seq rows during generation).
-    est.host.output = model.n_vocab * 4 * u64::from(ctx.n_seq.max(1));
+    est.host.output = model
+        .n_vocab
+        .saturating_mul(4 * u64::from(ctx.n_seq.max(1)));
     est
 }

@@ -17,6 +17,9 @@ const DEFAULT_CTX: u32 = 4096;
 const DEFAULT_BATCH: u32 = 2048;
 /// llama.cpp's default physical batch, also the seed's best sweep point (batch 512).
 const DEFAULT_UBATCH: u32 = 512;
+/// The most parallel sequences a llama.cpp context takes (`LLAMA_MAX_SEQ` in
+/// src/llama-cparams.h; `llama_context` throws above it).
+const LLAMA_MAX_SEQ: u32 = 256;
 /// Quality cost charged to quantised KV caches when ranking candidates: they are
 /// chosen only when they buy more than this in predicted speed. A policy choice, not a
 /// measurement: llama.cpp's default is f16, and quantised KV costs some accuracy that
@@ -250,6 +253,15 @@ fn validate_pins(model: &ModelMeta, hw: &Hardware, req: &Request) -> Result<(), 
     if let Some(c) = req.n_ctx {
         if c == 0 {
             return invalid("ctx", "0".into(), "must be at least 1".into());
+        }
+    }
+    if let Some(n) = req.n_seq {
+        if n == 0 || n > LLAMA_MAX_SEQ {
+            return invalid(
+                "parallel",
+                n.to_string(),
+                format!("llama.cpp runs 1 to {LLAMA_MAX_SEQ} sequences (LLAMA_MAX_SEQ)"),
+            );
         }
     }
     Ok(())

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+#[cfg(feature = "runtime")]
 pub mod llama_gguf;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ pub fn gemma_path() -> PathBuf {
 }
 
 /// Prints planned against allocated memory per side (for the test log).
+#[cfg(feature = "runtime")]
 pub fn print_memory(label: &str, loaded: &strix_run::runtime::load::Loaded) {
     for c in loaded.memory_comparison() {
         eprintln!(
