@@ -111,16 +111,16 @@ pub(super) fn advice(
             AllocationPool::GttAndVram | AllocationPool::Gtt
         )
     {
-        let gtt_need = (gpu_need + c.reserve.bytes(model.n_block, &c.mem)).saturating_sub(
-            if c.pools.rules.pool == AllocationPool::GttAndVram {
+        let gtt_need = gpu_need
+            .saturating_add(c.reserve.bytes(model.n_block, &c.mem))
+            .saturating_sub(if c.pools.rules.pool == AllocationPool::GttAndVram {
                 carveout
             } else {
                 0
-            },
-        );
-        let gtt_need = gtt_need.div_ceil(GIB) * GIB;
+            });
+        let gtt_need = gtt_need.div_ceil(GIB).saturating_mul(GIB);
         let physical = hw.ram_total_bytes.saturating_sub(c.pools.os_reserve_bytes);
-        if gpu_need + host_need <= physical {
+        if gpu_need.saturating_add(host_need) <= physical {
             let t = Hardware::ttm_advice(gtt_need);
             a.push(format!(
                 "all {} layers fit in RAM but not in the GPU's GTT window ({:.1} GiB): boot with {} \

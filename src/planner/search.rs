@@ -116,7 +116,7 @@ pub(super) fn check(
     } else {
         0
     };
-    let combined = gpu + host + resident_copy;
+    let combined = gpu.saturating_add(host).saturating_add(resident_copy);
     let limit = match pools.rules.pool {
         // GPU memory taken from system RAM: both sides come out of the host budget.
         AllocationPool::SystemRam | AllocationPool::Gtt => Some(pools.host_budget_bytes),
