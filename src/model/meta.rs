@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 
 /// The most repeating blocks llama.cpp loads (`LLAMA_MAX_LAYERS` in
 /// src/llama-hparams.h; `load_hparams` asserts it).
-pub const LLAMA_MAX_LAYERS: u32 = 512;
+const LLAMA_MAX_LAYERS: u32 = 512;
 /// The most routed experts llama.cpp loads (`LLAMA_MAX_EXPERTS`, same file).
-pub const LLAMA_MAX_EXPERTS: u32 = 1024;
+const LLAMA_MAX_EXPERTS: u32 = 1024;
 
 /// How a block keeps its context.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

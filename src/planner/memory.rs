@@ -176,8 +176,8 @@ fn compute_bytes(
     holds_layers: bool,
     holds_output: bool,
 ) -> u64 {
-    // f32 values of one physical batch's rows.
-    let rows = u64::from(ctx.n_ubatch.min(ctx.n_batch).max(1)) * 4;
+    // One f32 in each row of a physical batch.
+    let f32_per_row = u64::from(ctx.n_ubatch.min(ctx.n_batch).max(1)) * 4;
     let mut bytes = 0u64;
     if holds_layers {
         let ffn = if model.n_expert > 0 {
@@ -201,10 +201,10 @@ fn compute_bytes(
             .saturating_mul(4)
             .saturating_add(q)
             .saturating_add(ffn.max(attn));
-        bytes = bytes.saturating_add(rows.saturating_mul(per_row));
+        bytes = bytes.saturating_add(f32_per_row.saturating_mul(per_row));
     }
     if holds_output {
-        bytes = bytes.saturating_add(rows.saturating_mul(model.n_vocab));
+        bytes = bytes.saturating_add(f32_per_row.saturating_mul(model.n_vocab));
     }
     bytes
 }
