@@ -1,7 +1,8 @@
 //! The speed model's constants against the seed's measurements.
 //!
-//! Every measured point of the seed (article + repository, `shared/strix-halo-facts.md`),
-//! and one third-party Strix Halo measurement of a small MoE model, is replayed with its
+//! Every measured point of the seed (article + repository; `docs/facts.md`, 'Measured
+//! speeds of the seed'), and one third-party Strix Halo measurement of a small MoE model
+//! (`docs/facts.md`, 'Other Strix Halo measurements'), is replayed with its
 //! own placement pinned, so this checks the speed model alone. The test then re-fits the constants from scratch (coordinate descent on
 //! the squared log error) and checks that the committed `SpeedConstants::SEED_FIT`
 //! is that fit: a constant that drifts from its data fails here.

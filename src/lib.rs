@@ -2,8 +2,9 @@
 //! unified-memory machines.
 //!
 //! Layers, each depending only on the ones before it:
-//! [`gguf`] (file format) → [`model`] (what a model needs) → [`hardware`] (what the
-//! machine offers) → [`planner`] (how to place the model) → [`bench`] (what to
+//! [`gguf`] (file format) → [`model`] (what a model needs) → [`discovery`] (which
+//! models are on this machine, and which one the user means) → [`hardware`] (what the
+//! machine offers) → [`planner`] (how to place the model) → [`bench`](mod@bench) (what to
 //! measure and how to report it, without llama.cpp) → `runtime` (llama.cpp, behind the
 //! `runtime` feature) → the `strix-run` binary.
 

@@ -7,8 +7,9 @@
 //! ([`HardwareOverrides`]); [`resolve`] does all of that. The planner then asks
 //! [`Hardware::memory_pools`] how much GPU and host memory a backend can use.
 //!
-//! The facts encoded here are listed, with their sources, in
-//! `shared/strix-halo-facts.md`; [`rules`] holds the per-backend table.
+//! The facts encoded here are listed, with their public sources, in `docs/facts.md`
+//! ('The machine', 'Bandwidth', 'Memory pools', 'Backends'); [`rules`] holds the
+//! per-backend table.
 
 mod backend;
 mod detect;
@@ -83,7 +84,7 @@ pub struct Hardware {
     #[serde(default)]
     pub carveout_bytes: Option<u64>,
     /// The Linux GTT size (`mem_info_gtt_total`); `None` = the kernel default, half the
-    /// system RAM (facts sheet, "Linux GTT defaults to ~50% of RAM").
+    /// system RAM (`docs/facts.md`, 'GTT and ttm.pages_limit').
     #[serde(default)]
     pub gtt_bytes: Option<u64>,
     /// An explicitly configured `ttm.pages_limit` in 4 KiB pages; `None` = default.
@@ -110,7 +111,8 @@ pub struct Hardware {
 
 impl Hardware {
     /// RAM left to the OS once the carveout is taken: what hipMalloc on Windows and
-    /// the CPU backend allocate from (seed article, "BIOS Discovery", measured).
+    /// the CPU backend allocate from (seed article, "BIOS Discovery", measured;
+    /// `docs/facts.md`, 'Carveout').
     pub fn system_ram_bytes(&self) -> u64 {
         self.ram_total_bytes
             .saturating_sub(self.carveout_bytes.unwrap_or(0))

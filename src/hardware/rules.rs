@@ -2,10 +2,12 @@
 //! allocates GPU memory, how much it can get, and whether it works at all.
 //!
 //! How to read it: [`RULES`] is a list of rows; the first row whose `when` matches wins.
-//! Every row cites its source the way `shared/strix-halo-facts.md` attributes it:
+//! Every row cites its source; `docs/facts.md` lists each fact with its public source
+//! ('Backends' for the rows, 'Memory pools' for the pools and caps). Evidence:
 //! "measured" = someone ran it and published numbers, "claim" = stated without
 //! numbers, "assumed" = ours, for combinations no source covers. Add a row above the
-//! defaults at the bottom when a new measurement appears.
+//! defaults at the bottom when a new measurement appears, and its fact to
+//! `docs/facts.md`.
 //!
 //! The sizes in this file are decimal (GB = 10^9) because the sources write GB.
 
@@ -25,7 +27,8 @@ pub enum AllocationPool {
     SystemRam,
     /// The Linux GTT (system RAM the GPU may map), sized by `ttm.pages_limit`.
     Gtt,
-    /// GTT plus the carveout: ggml-vulkan sums every device-local heap on an iGPU.
+    /// GTT plus the carveout: ggml-vulkan counts every memory heap of an iGPU
+    /// (`docs/facts.md`, 'Which backend allocates from which pool').
     GttAndVram,
     /// A discrete GPU's own VRAM.
     DedicatedVram,
@@ -147,8 +150,9 @@ pub fn rules_for(key: &RulesKey) -> BackendRules {
 // ---------------------------------------------------------------------------------
 
 /// Windows HIP SDK 7.1 total hipMalloc ceiling. Measured: 59.3 GB ok, 62.0 GB ok,
-/// 65.6 GB OOM, and it is a TOTAL across all hipMalloc calls: splitting into several
-/// buffers does not help (seed repo README "Phase 3"). The cap is the last measured
+/// 65.6 GB OOM (seed repo state.md), and it is a TOTAL across all hipMalloc calls:
+/// splitting into several buffers does not help (seed repo README "Phase 3"); both in
+/// `docs/facts.md`, 'Windows HIP SDK total cap'. The cap is the last measured
 /// success, 62.0: the true ceiling lies between 62.0 and 65.6.
 ///
 /// Unit: the seed's sizes are llama.cpp's buffer logs (printed in MiB) divided by
@@ -159,18 +163,21 @@ pub fn rules_for(key: &RulesKey) -> BackendRules {
 pub const WINDOWS_HIP_SDK_TOTAL_CAP: u64 = 62 * 1024 * 1024 * 1024;
 
 /// Above ~64 GB, mmap loading on ROCm is very slow because HIP pins every pageable
-/// page (llama.cpp issue #15018, measured).
+/// page (llama.cpp issue #15018, measured; `docs/facts.md`, 'Loading: mmap and --fit').
 pub const ROCM_MMAP_SLOW_ABOVE: u64 = 64_000_000_000;
 
 /// The ROCm release that first runs on gfx1151: 6.4 segfaults (seed repo, measured),
-/// 7.2 runs (seed repo ROCM_72_TEST.md, measured).
+/// 7.2 runs (seed repo ROCM_72_TEST.md, measured); `docs/facts.md`, 'Which backend
+/// allocates from which pool'.
 pub const ROCM_FIRST_WORKING_GFX1151: RuntimeVersion = RuntimeVersion::new(7, 2);
 
 /// Kernel 6.18.4 fixes the KFD memory limits on RDNA 3.5 APUs (AMD rocm-docs rdna3-5
-/// page, claim).
+/// page, claim). The page names queue creation and memory availability checks, not
+/// ROCm 7.2's SVM error: that the fixes lift it is our reading (`docs/facts.md`,
+/// 'Backends').
 pub const KFD_LIMITS_FIXED_KERNEL: KernelVersion = KernelVersion::new(6, 18, 4);
 
-/// The Strix Halo iGPU's LLVM target (facts sheet "The machine").
+/// The Strix Halo iGPU's LLVM target (`docs/facts.md`, 'The machine').
 pub const STRIX_HALO_TARGET: &str = "gfx1151";
 
 const HIP_CORRUPTION_NOTE: &str = "llama.cpp #25992: the HIP `integrated=true` host-buffer path \
@@ -183,7 +190,8 @@ const HIP_CORRUPTION_NOTE: &str = "llama.cpp #25992: the HIP `integrated=true` h
 use AllocationPool::*;
 use Pick::{Any, Is};
 
-/// The rows, first match wins.
+/// The rows, first match wins. The facts behind the Strix Halo rows, with their public
+/// sources: `docs/facts.md`, 'Which backend allocates from which pool'.
 pub const RULES: &[Rule] = &[
     // -- CPU -----------------------------------------------------------------------
     Rule {

@@ -1,6 +1,8 @@
 //! Warnings and advice: what the user should watch for, and what would make the
 //! model run faster on this machine (BIOS carveout, `ttm.pages_limit`, kernel,
-//! backend to build). Facts from `shared/strix-halo-facts.md` and the seed article.
+//! backend to build). The facts and their public sources (the seed article and
+//! repository among them): `docs/facts.md`, 'Memory pools', 'Backends' and 'Measured
+//! speeds of the seed'.
 
 use super::memory::{estimate, Placement};
 use super::search::{check, Candidate};
@@ -13,7 +15,7 @@ use crate::model::ModelMeta;
 const GIB: u64 = 1 << 30;
 
 /// Kernel that fixes the KFD limits behind ROCm 7.2's SVM resident-memory errors
-/// (AMD rocm-docs rdna3-5 page, claim).
+/// (AMD rocm-docs rdna3-5 page, claim; `docs/facts.md`, 'Backends').
 const KFD_FIXED_KERNEL: KernelVersion = KernelVersion {
     major: 6,
     minor: 18,
@@ -103,7 +105,8 @@ pub(super) fn advice(
     let memory_limited = partial && !full_fits;
 
     // Linux: the GTT (default ~50% of RAM) limits the iGPU; raising ttm.pages_limit
-    // let the seed's 397B run 61/61 layers on Vulkan at 17-19 tok/s (seed README).
+    // let the seed's 397B run 61/61 layers on Vulkan at 17-19 tok/s (seed README;
+    // `docs/facts.md`, 'GTT and ttm.pages_limit').
     if linux_amd_igpu
         && memory_limited
         && matches!(

@@ -9,7 +9,7 @@
 //! All constants live in [`SpeedConstants::SEED_FIT`] with the data they were fitted
 //! to; the README's "Measured" section shows the fit. Bandwidths come from the
 //! hardware model (measured: GPU ~212 GB/s, CPU ~110 GB/s on Strix Halo,
-//! lhl/strix-halo-testing).
+//! lhl/strix-halo-testing; `docs/facts.md`, 'Bandwidth').
 
 use super::memory::MemoryEstimate;
 use crate::gguf::GgmlType;
@@ -59,8 +59,8 @@ pub struct SpeedConstants {
 }
 
 impl SpeedConstants {
-    /// Fitted to the seed article and repository's measurements
-    /// (`shared/strix-halo-facts.md`) plus one third-party Strix Halo measurement, by
+    /// Fitted to the seed article and repository's measurements (`docs/facts.md`,
+    /// 'Measured speeds of the seed') plus one third-party Strix Halo measurement, by
     /// `planner-tests/speed_fit.rs`, which replays each measurement with its own
     /// placement pinned, re-fits these constants from scratch (coordinate descent on
     /// the squared log error, within physical bounds) and fails if the values below are
@@ -70,7 +70,8 @@ impl SpeedConstants {
     /// SDK at 2 and 16 GB carveouts (6.1, 6.82), 61/61 on Linux Vulkan (17-19, taken as
     /// 18) and CPU-only (9.15). The other point: Qwen3-Coder-30B-A3B Q4_K_M all on the
     /// GPU with Linux Vulkan, 66 tok/s (fromthematrix.dev, "Which Local LLM Is Fastest
-    /// on Ryzen AI Max+ 395?", llama.cpp b8123, generation after a 7,624-token prompt).
+    /// on Ryzen AI Max+ 395?", llama.cpp b8123, generation after a 7,624-token prompt;
+    /// `docs/facts.md`, 'Other Strix Halo measurements').
     /// It is the only small MoE model: without it the seed's points put 187.5 µs on
     /// every GPU block, and a 48-block model like Qwen3-30B-A3B came out faster on the
     /// CPU than on the GPU. Every point is reproduced within 9%.
@@ -85,7 +86,8 @@ impl SpeedConstants {
     /// confounded with `windows_cpu_factor` (the Windows runs' CPU side was ~2.6x
     /// slower than the Linux CPU-only run). The prompt-speed constants come from
     /// kyuz0/amd-strix-halo-toolboxes (Qwen3-235B-A22B UD-Q3_K_XL pp512: 159 tok/s
-    /// Vulkan, 195 ROCm, 22B active parameters); `cpu_pp_flops_per_core` is an
+    /// Vulkan, 195 ROCm, 22B active parameters; `docs/facts.md`, 'Other Strix Halo
+    /// measurements'); `cpu_pp_flops_per_core` is an
     /// assumption (~60 GFLOP/s per Zen 5 core on quantised matmul). `strix-run bench`
     /// calibration replaces all of them with values measured on the user's machine.
     ///
