@@ -1,7 +1,7 @@
 //! The seed's table as planner tests: what the seed's author learned in a day of BIOS
 //! reboots, checked in milliseconds on sparse synthetic models of the real shapes.
-//! Expected values come from the seed (article, repository) and the facts sheet, not
-//! from the planner.
+//! Expected values come from the seed (article, repository) and `docs/facts.md`
+//! ('Memory pools', 'Backends', 'Measured speeds of the seed'), not from the planner.
 
 mod common;
 

@@ -47,7 +47,7 @@ pub const UNKNOWN_DISCRETE_GPU_BANDWIDTH: u64 = 200_000_000_000;
 
 /// The recognised GPUs. Device ids from pci.ids (pci-ids.ucw.cz).
 pub const KNOWN_GPUS: &[KnownGpu] = &[
-    // Strix Halo: Radeon 8060S, RDNA 3.5, gfx1151 (facts sheet "The machine").
+    // Strix Halo: Radeon 8060S, RDNA 3.5, gfx1151 (`docs/facts.md`, 'The machine').
     KnownGpu {
         vendor_id: GpuVendor::AMD_PCI_ID,
         device_id: STRIX_HALO_DEVICE_ID,

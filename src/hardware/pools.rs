@@ -130,7 +130,8 @@ impl Hardware {
     }
 
     /// The GTT size in effect: the measured size, else `ttm.pages_limit` pages of
-    /// 4 KiB, else the kernel default of half the system RAM (facts sheet).
+    /// 4 KiB, else the kernel default of half the system RAM (`docs/facts.md`, 'GTT and
+    /// ttm.pages_limit').
     pub fn effective_gtt_bytes(&self) -> u64 {
         self.gtt_bytes
             .or_else(|| {

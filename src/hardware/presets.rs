@@ -1,9 +1,11 @@
 //! Named machines (`--hw NAME`), to plan for a box you are not sitting at.
 //!
-//! Strix Halo figures come from the facts sheet (lhl/strix-halo-testing measurements,
-//! seed repo configurations). Discrete cards use vendor spec sheets (nominal). The
-//! host side of the discrete presets (RAM, cores, CPU bandwidth) is an assumed typical
-//! pairing: override it with --ram / --cores / --cpu-threads.
+//! Strix Halo figures come from `docs/facts.md` ('The machine' and 'Bandwidth':
+//! lhl/strix-halo-testing measurements; 'Memory pools' and 'Backends': seed repo
+//! configurations).
+//! Discrete cards use vendor spec sheets (nominal). The host side of the discrete
+//! presets (RAM, cores, CPU bandwidth) is an assumed typical pairing: override it with
+//! --ram / --cores / --cpu-threads.
 
 use super::backend::{Backend, BackendRuntime, RuntimeVersion};
 use super::device::{CpuInfo, GpuDevice, GpuVendor};
@@ -35,7 +37,7 @@ impl Hardware {
             // The seed's Windows box at the carveout where llama.cpp HIP SDK works
             // (2 GB; the 96 GB default starves hipMalloc: seed article, measured).
             "strix-halo-128-win" => strix_halo(Os::Windows, 128 * GIB, 2 * GIB),
-            // The 64 GB model: same APU and bus (facts sheet "The machine").
+            // The 64 GB model: same APU and bus (`docs/facts.md`, 'The machine').
             "strix-halo-64" => strix_halo(Os::Linux, 64 * GIB, 512 * MIB),
             // GeForce RTX 4090: 24 GB GDDR6X, 1008 GB/s (vendor spec).
             "rtx-4090" => discrete(
@@ -73,7 +75,7 @@ impl Hardware {
 }
 
 /// A Strix Halo box: 16 Zen 5 cores / 32 threads, Radeon 8060S (gfx1151), unified
-/// LPDDR5X (facts sheet "The machine").
+/// LPDDR5X (`docs/facts.md`, 'The machine').
 fn strix_halo(os: Os, ram: u64, carveout: u64) -> Hardware {
     let backends = match os {
         // kyuz0/amd-strix-halo-toolboxes ship Vulkan RADV and ROCm 7.2 builds.

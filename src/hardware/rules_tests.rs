@@ -1,4 +1,4 @@
-//! One test per row of the facts sheet's "Which backend allocates from which pool".
+//! One test per row of `docs/facts.md`, 'Which backend allocates from which pool'.
 
 use super::*;
 

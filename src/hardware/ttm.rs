@@ -3,7 +3,8 @@
 //! Linux GTT defaults to ~50% of RAM; raise it with `ttm.pages_limit=<4 KiB pages>`
 //! (30146560 pages = 115 GiB), e.g. with `amd-ttm --set 115`, which writes
 //! /etc/modprobe.d/ttm.conf. `amdgpu.gttsize` (MiB) is deprecated since ~6.17
-//! (facts sheet; seed repo README, measured with 30146560).
+//! (`docs/facts.md`, 'GTT and ttm.pages_limit'; seed repo README, measured with
+//! 30146560).
 
 use serde::Serialize;
 

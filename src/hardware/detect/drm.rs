@@ -1,5 +1,5 @@
 //! GPUs from `/sys/class/drm/card*/device` (amdgpu exposes `mem_info_vram_total`
-//! = the carveout on an iGPU, and `mem_info_gtt_total`; facts sheet "sysfs").
+//! = the carveout on an iGPU, and `mem_info_gtt_total`; `docs/facts.md`, 'sysfs').
 
 use super::files::Root;
 use super::procfs::{parse_pci_id, parse_u64};

@@ -125,7 +125,8 @@ fn from_procfs(root_dir: &Path, host: Option<&HostSnapshot>) -> Result<Hardware,
     };
     let gttsize = cmdline.amdgpu_gttsize_mib.filter(|&mib| mib > 0);
     if cmdline.amdgpu_gttsize_mib.is_some() {
-        // amdgpu.gttsize is deprecated since ~6.17 and logs a warning (facts sheet).
+        // amdgpu.gttsize is deprecated since ~6.17 and logs a warning (`docs/facts.md`,
+        // 'GTT and ttm.pages_limit').
         notes.push(
             "amdgpu.gttsize is deprecated since kernel ~6.17; use ttm.pages_limit".to_string(),
         );
