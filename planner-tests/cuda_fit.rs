@@ -1,6 +1,6 @@
 //! The speed model's CUDA constants against a real GPU's sweep.
 //!
-//! `bench/results/2026-11-26-nvidia-h200.json` holds a `bench/gpu-plan-check` run on
+//! `measurements/results/2026-11-26-nvidia-h200.json` holds a `measurements/gpu-plan-check` run on
 //! an NVIDIA H200 (CUDA 13.0): the synthetic tiny-moe at F16 under every placement
 //! (-ngl 0-19 with no expert offload, -ncmoe 1-18 with every layer on the GPU) at the
 //! machine's 16 cores and -ub 512, and the machine as measured there (the hardware
@@ -10,14 +10,14 @@
 //! free nuisance parameter, since the global one belongs to the seed's fit) and checks
 //! that the committed `SpeedConstants::SEED_FIT` values are that fit.
 //!
-//! `bench/results/2026-11-26-nvidia-h200-qwen3-30b.json` is the larger-budget run on
+//! `measurements/results/2026-11-26-nvidia-h200-qwen3-30b.json` is the larger-budget run on
 //! the same kind of machine: the Qwen3-30B-A3B shape at Q4_K_M (17.3 GiB) under 8, 12
 //! and 16 GiB, each budget's edge of what fits found by measurement, then a strided
 //! placement sweep. Its tests check the plans against the best point that fitted, the
 //! planner's GPU memory against llama.cpp's CUDA buffers, and the speed model on data
 //! its constants were not fitted to.
 
-mod common;
+use super::common;
 
 use common::{fit_constants, Fitted, GIB};
 
@@ -29,19 +29,19 @@ use strix_run::model::synth::{synth, SynthRequest};
 use strix_run::model::ModelMeta;
 use strix_run::planner::{Pinned, Planner, Request, SpeedConstants};
 
-const RESULTS: &str = "bench/results/2026-11-26-nvidia-h200.json";
+const RESULTS: &str = "measurements/results/2026-11-26-nvidia-h200.json";
 /// The tiny-moe plans of that time and the first run's best points, re-measured on a
 /// second H200; its buffer lines give llama.cpp's CUDA buffers per context.
-const RESULTS_RECHECK: &str = "bench/results/2026-11-26-nvidia-h200-recheck.json";
+const RESULTS_RECHECK: &str = "measurements/results/2026-11-26-nvidia-h200-recheck.json";
 /// The larger-budget run: the Qwen3-30B-A3B shape at Q4_K_M under 8, 12 and 16 GiB.
-const RESULTS_30B: &str = "bench/results/2026-11-26-nvidia-h200-qwen3-30b.json";
+const RESULTS_30B: &str = "measurements/results/2026-11-26-nvidia-h200-qwen3-30b.json";
 /// A/B runs of a plan against the point one expert block further onto the GPU (the
 /// measured edge), alternated four times, 5 repetitions each, generation only
 /// (`llama-bench -o jsonl`): at 8 GiB on the same machine right after the run, at 12 and
 /// 16 GiB on a second H200 (each pair on one machine).
 const RESULTS_30B_AB: [&str; 2] = [
-    "bench/results/2026-11-26-nvidia-h200-qwen3-30b-ab.jsonl",
-    "bench/results/2026-11-26-nvidia-h200-qwen3-30b-ab2.jsonl",
+    "measurements/results/2026-11-26-nvidia-h200-qwen3-30b-ab.jsonl",
+    "measurements/results/2026-11-26-nvidia-h200-qwen3-30b-ab2.jsonl",
 ];
 
 struct Point {
@@ -63,7 +63,7 @@ struct Point {
 /// llama.cpp's GPU buffers from a point's buffer lines (device, kind, MiB): the model's
 /// once, plus the largest context. Each context prints its output buffer first, then
 /// its KV cache and compute buffers; the same rule as `gpu_buffers` in
-/// `bench/gpu-plan-check`.
+/// `measurements/gpu-plan-check`.
 fn buffers_from_lines(lines: &[Value]) -> u64 {
     let mut model = 0.0;
     let mut contexts = vec![0.0_f64];
@@ -308,7 +308,7 @@ fn measured_plan<'a>(
         .or_else(|| fallback_ubatch.and_then(|ub| placed().find(|p| p.ubatch == ub)))
         .unwrap_or_else(|| {
             panic!(
-                "budget {budget}: the plan -ngl {} -ncmoe {} -t {} -ub {} was not measured; run bench/gpu-plan-check again",
+                "budget {budget}: the plan -ngl {} -ncmoe {} -t {} -ub {} was not measured; run measurements/gpu-plan-check again",
                 plan.n_gpu_layers, plan.n_cpu_moe, plan.n_threads, plan.n_ubatch
             )
         })

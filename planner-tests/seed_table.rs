@@ -3,7 +3,7 @@
 //! Expected values come from the seed (article, repository) and `docs/facts.md`
 //! ('Memory pools', 'Backends', 'Measured speeds of the seed'), not from the planner.
 
-mod common;
+use super::common;
 
 use common::*;
 use proptest::prelude::*;

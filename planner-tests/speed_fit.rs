@@ -7,7 +7,7 @@
 //! the squared log error) and checks that the committed `SpeedConstants::SEED_FIT`
 //! is that fit: a constant that drifts from its data fails here.
 
-mod common;
+use super::common;
 
 use common::*;
 use strix_run::hardware::{Backend, Hardware, Os, RuntimeFlavor};

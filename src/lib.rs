@@ -2,16 +2,19 @@
 //! unified-memory machines.
 //!
 //! Layers, each depending only on the ones before it:
-//! [`gguf`] (file format) → [`model`] (what a model needs) → [`discovery`] (which
-//! models are on this machine, and which one the user means) → [`hardware`] (what the
-//! machine offers) → [`planner`] (how to place the model) → [`bench`](mod@bench) (what to
-//! measure and how to report it, without llama.cpp) → `runtime` (llama.cpp, behind the
-//! `runtime` feature) → the `strix-run` binary.
+//! [`files`] (reading and writing files safely) → [`gguf`] (file format) → [`model`]
+//! (what a model needs) → [`discovery`] (which models are on this machine, and which one
+//! the user means) → [`hardware`] (what the machine offers) → [`planner`] (how to place
+//! the model) → [`measure`] (what `strix-run bench` measures and how it reports it,
+//! without llama.cpp) → `runtime` (llama.cpp, behind the `runtime` feature) → the
+//! `strix-run` binary (`src/cli`, the only place that knows the command line).
+//! `ARCHITECTURE.md` shows where each decision lives.
 
-pub mod bench;
 pub mod discovery;
+pub mod files;
 pub mod gguf;
 pub mod hardware;
+pub mod measure;
 pub mod model;
 pub mod planner;
 #[cfg(feature = "runtime")]

@@ -226,10 +226,14 @@ mod runtime {
             .as_str()
             .unwrap()
             .starts_with("speed: default constants"));
-        assert!(r["calibration"]
-            .as_str()
-            .unwrap()
-            .starts_with("recorded 1 run"));
+        assert!(
+            r["calibration"]
+                .as_str()
+                .unwrap()
+                .starts_with("recorded 1 run"),
+            "{}",
+            r["calibration"]
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ fn model(preset: &str, out: &Path, shards: u32) -> Vec<PathBuf> {
         sparse: true,
         shards,
         seed: 0,
+        existing: strix_run::files::Existing::Replace,
     };
     synth(&req).expect("synth").files
 }

@@ -1,4 +1,4 @@
-//! `bench/gpu-kit`: the folder that takes the GPU plan check to a machine with no Rust
+//! `measurements/gpu-kit`: the folder that takes the GPU plan check to a machine with no Rust
 //! and no network. Without llama.cpp built in (`--no-default-features`), this test's
 //! strix-run is the kind the kit needs: the kit is made (without llama-bench, whose
 //! CUDA build takes a quarter of an hour) and each part is checked against its source.
@@ -8,11 +8,11 @@ use std::path::Path;
 use std::process::Command;
 
 fn kit() -> Command {
-    Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/gpu-kit"))
+    Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("measurements/gpu-kit"))
 }
 
 fn stderr_of(cmd: &mut Command) -> (bool, String) {
-    let out = cmd.output().expect("bench/gpu-kit runs");
+    let out = cmd.output().expect("measurements/gpu-kit runs");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -45,10 +45,13 @@ fn impossible_arguments_are_refused_with_the_reason() {
     );
     let (ok, err) = stderr_of(
         kit()
-            .args(["--profile-from", "bench/results/none.json", "--out"])
+            .args(["--profile-from", "measurements/results/none.json", "--out"])
             .arg(dir.path()),
     );
-    assert!(!ok && err.contains("bench/results/none.json"), "{err}");
+    assert!(
+        !ok && err.contains("measurements/results/none.json"),
+        "{err}"
+    );
     let (ok, err) = stderr_of(kit().arg("--frobnicate"));
     assert!(!ok && err.contains("--frobnicate"), "{err}");
 }
@@ -76,7 +79,7 @@ fn a_strix_run_with_llama_cpp_built_in_is_refused() {
 fn the_kit_holds_this_strix_run_the_pinned_sources_and_the_run_profile() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().expect("tempdir");
-    let results = "bench/results/2026-11-26-nvidia-h200-qwen3-30b.json";
+    let results = "measurements/results/2026-11-26-nvidia-h200-qwen3-30b.json";
     let out = kit()
         .args([
             "--no-llama-bench",
@@ -86,9 +89,9 @@ fn the_kit_holds_this_strix_run_the_pinned_sources_and_the_run_profile() {
         .args(["--profile-from", results, "--out"])
         .arg(dir.path())
         .output()
-        .expect("bench/gpu-kit runs");
+        .expect("measurements/gpu-kit runs");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "bench/gpu-kit failed:\n{err}");
+    assert!(out.status.success(), "measurements/gpu-kit failed:\n{err}");
     let kit_dir = dir.path().canonicalize().expect("kit dir");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),

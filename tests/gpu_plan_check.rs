@@ -1,4 +1,4 @@
-//! `bench/gpu-plan-check --frontier` against a stand-in for llama-bench whose GPU
+//! `measurements/gpu-plan-check --frontier` against a stand-in for llama-bench whose GPU
 //! memory and speed are known functions of the placement: the edge walks must find the
 //! true edge of what fits each budget, wherever the planner's memory model starts them,
 //! and the summary must compare the plan with the fastest point that fits.
@@ -62,15 +62,17 @@ fn has_python() -> bool {
 
 #[test]
 fn frontier_walks_find_the_measured_edge_of_each_budget() {
-    assert!(has_python(), "bench/gpu-plan-check needs python3");
+    assert!(has_python(), "measurements/gpu-plan-check needs python3");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().expect("temp dir");
     let work = dir.path();
 
     // The machine the 30B run planned for (its hardware profile, from the results).
     let results: Value = serde_json::from_str(
-        &std::fs::read_to_string(root.join("bench/results/2026-11-26-nvidia-h200-qwen3-30b.json"))
-            .expect("committed results"),
+        &std::fs::read_to_string(
+            root.join("measurements/results/2026-11-26-nvidia-h200-qwen3-30b.json"),
+        )
+        .expect("committed results"),
     )
     .expect("JSON");
     let profile = work.join("hw.json");
@@ -108,7 +110,7 @@ fn frontier_walks_find_the_measured_edge_of_each_budget() {
 
     let out = work.join("result.json");
     let run = Command::new("python3")
-        .arg(root.join("bench/gpu-plan-check"))
+        .arg(root.join("measurements/gpu-plan-check"))
         .arg("--strix")
         .arg(strix)
         .arg("--llama-bench")
@@ -132,7 +134,7 @@ fn frontier_walks_find_the_measured_edge_of_each_budget() {
         .args(["--ab-rounds", "2", "--ab-reps", "2"])
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .output()
-        .expect("python3 bench/gpu-plan-check");
+        .expect("python3 measurements/gpu-plan-check");
     let stderr = String::from_utf8_lossy(&run.stderr);
     let doc: Value = serde_json::from_str(
         &std::fs::read_to_string(&out).unwrap_or_else(|e| panic!("no results ({e}): {stderr}")),

@@ -5,7 +5,7 @@
 //! The headers are the real Gemma 3 270M's and the synthetic tiny-moe's and Qwen3.5
 //! 397B's (a hybrid with recurrent blocks), with hyperparameters replaced in memory.
 
-mod support;
+use crate::support;
 
 use proptest::prelude::*;
 use std::path::PathBuf;

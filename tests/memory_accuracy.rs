@@ -7,10 +7,11 @@
 //! (sliding window), dense Qwen3, Qwen3 MoE and the Qwen3.5 hybrid (recurrent
 //! blocks), at several contexts and KV types. Target: weights and context within 2%;
 //! compute buffers are printed next to llama.cpp's figure.
+//!
+//! In the `serial` test binary (`tests/serial.rs`): the oracle swaps llama.cpp's global
+//! logger while it runs, so no model may load meanwhile.
 
-#![cfg(feature = "runtime")]
-
-mod support;
+use crate::support;
 
 use std::path::Path;
 use strix_run::gguf::GgmlType;
@@ -91,11 +92,13 @@ fn check(path: &Path, label: &str) {
 
 #[test]
 fn gemma_3_270m_matches_llama_cpp_dry_run() {
+    let _one = crate::one_at_a_time();
     check(&support::gemma_path(), "gemma-3-270m");
 }
 
 #[test]
 fn synthetic_presets_match_llama_cpp_dry_run() {
+    let _one = crate::one_at_a_time();
     let dir = tempfile::tempdir().expect("tempdir");
     // Runnable presets with real weights, and the seed's shapes as sparse files
     // (the dry run never reads tensor data).

@@ -7,16 +7,15 @@
 //! load mode). With greedy sampling both must produce exactly the same token ids: the
 //! same arithmetic runs on the same thread count, so no tolerance is needed.
 
-#![cfg(feature = "runtime")]
-
-mod support;
+use crate::support;
 
 use support::{gemma_session, PROMPTS};
 
 use std::ops::ControlFlow;
 use strix_run::planner::Request;
 use strix_run::runtime::actual::{reference_greedy, ReferenceParams};
-use strix_run::runtime::load::{plan_and_load, ContextSettings, LoadOptions};
+use strix_run::runtime::context::ContextSettings;
+use strix_run::runtime::load::{plan_and_load, LoadOptions};
 use strix_run::runtime::session::{
     ChatMessage, GenerateOptions, SamplingOptions, Session, StopReason, TemplateSource,
 };
@@ -59,7 +58,7 @@ fn gemma_generates_like_llama_cpp() {
     let host = loaded.actual.host();
     let cmp = loaded.memory_comparison();
     let host_cmp = cmp.iter().find(|c| c.side == "host").expect("host side");
-    let tensors = loaded.model().tensor_buffer_types().expect("tensors");
+    let tensors = loaded.tensor_buffer_types().expect("tensors");
     // With mmap the mapping may include the GGUF's alignment padding (<= 32 B a tensor).
     assert!(
         host_cmp.actual_weights >= host_cmp.planned_weights

@@ -1,10 +1,8 @@
 //! Ctrl-C semantics: `session::INTERRUPT` stops a generation, also in the middle of
-//! evaluating a long prompt (through llama.cpp's abort callback). In its own test
-//! binary, because the flag is process-wide.
+//! evaluating a long prompt (through llama.cpp's abort callback). In the `serial` test
+//! binary (`tests/serial.rs`), because the flag is process-wide.
 
-#![cfg(feature = "runtime")]
-
-mod support;
+use crate::support;
 
 use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
@@ -33,6 +31,7 @@ fn session() -> Session {
 
 #[test]
 fn interrupt_stops_prompt_evaluation_and_generation() {
+    let _one = crate::one_at_a_time();
     let mut s = session();
     let opts = GenerateOptions {
         max_tokens: 64,

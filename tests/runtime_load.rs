@@ -10,29 +10,32 @@
 //! load-progress callback, or the context is asked for more sequences than llama.cpp
 //! allows. Both return NULL from llama.cpp exactly as a failed allocation does.
 
-#![cfg(feature = "runtime")]
+use crate::support;
 
-mod support;
-
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, Once};
+use std::sync::Once;
 use strix_run::hardware::Hardware;
 use strix_run::model::synth::{synth, SynthRequest};
 use strix_run::planner::{KvType, Pinned, Request};
 use strix_run::runtime::load::{
-    n_cpu_moe_patterns, plan_and_load, plan_summary, Fault, LoadError, LoadOptions, Loaded, Stage,
+    plan_and_load, plan_summary, Fault, LoadError, LoadOptions, Loaded, Stage,
 };
+use strix_run::runtime::model::n_cpu_moe_patterns;
 
-/// llama.cpp's log (routed to `tracing` by the runtime), captured at debug level.
-static LOG: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+thread_local! {
+    /// llama.cpp's log (routed to `tracing` by the runtime), captured at debug level, of
+    /// the loads on this thread: the other tests of the binary load models at the same
+    /// time, and llama.cpp logs a load on the thread that loads.
+    static LOG: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
 
 struct LogWriter;
 
 impl std::io::Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOG.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
+        // Not during the thread's exit, when its log is gone.
+        let _ = LOG.try_with(|log| log.borrow_mut().extend_from_slice(buf));
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -52,9 +55,9 @@ fn capture_log() {
     });
 }
 
-/// The log captured since the last call.
+/// This thread's log captured since the last call.
 fn take_log() -> String {
-    let bytes = std::mem::take(&mut *LOG.lock().unwrap_or_else(|e| e.into_inner()));
+    let bytes = LOG.with(|log| std::mem::take(&mut *log.borrow_mut()));
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
@@ -79,7 +82,7 @@ fn check_memory(label: &str, loaded: &Loaded) {
     support::print_memory(label, loaded);
     let cmp = loaded.memory_comparison();
     let host = cmp.iter().find(|c| c.side == "host").expect("host");
-    let tensors = loaded.model().tensor_buffer_types().expect("tensors");
+    let tensors = loaded.tensor_buffer_types().expect("tensors");
     // Allocated: exactly without mmap; with mmap llama.cpp maps the file from the first
     // to the last tensor, so the GGUF's alignment padding between tensors (at most 32
     // bytes each, `general.alignment`) is mapped too.
@@ -175,7 +178,7 @@ fn every_plan_field_reaches_llama_cpp() {
         expected.sort();
         assert_eq!(overridden, expected, "{preset}");
         // The weights are all on the host side either way.
-        let tensors = loaded.model().tensor_buffer_types().expect("tensors");
+        let tensors = loaded.tensor_buffer_types().expect("tensors");
         assert!(
             tensors.iter().all(|t| t.buft.starts_with("CPU")),
             "{tensors:?}"

@@ -4,10 +4,11 @@
 //!
 //! The model comes from `scripts/fetch-gemma` (into `models/`); `STRIX_GEMMA` overrides
 //! the path.
+//!
+//! In the `serial` test binary (`tests/serial.rs`): the oracle swaps llama.cpp's global
+//! logger while it runs, so no model may load meanwhile.
 
-#![cfg(feature = "runtime")]
-
-mod support;
+use crate::support;
 
 use support::gemma_path;
 
@@ -157,6 +158,7 @@ const MIB: f64 = 1024.0 * 1024.0;
 
 #[test]
 fn host_entry_and_hyperparameters() {
+    let _one = crate::one_at_a_time();
     let f = gguf_facts(&gemma_path());
     let b = breakdown(&req(4096));
     eprintln!(
@@ -166,13 +168,13 @@ fn host_entry_and_hyperparameters() {
             .map(|d| format!(
                 "{} ({}{}): model {:.2} MiB, context {:.2} MiB, compute {:.2} MiB, total {:.0} MiB, free {:.0} MiB",
                 d.name,
-                d.description,
+                d.description.as_deref().unwrap_or_default(),
                 if d.is_host { ", host" } else { "" },
                 d.model as f64 / MIB,
                 d.context as f64 / MIB,
                 d.compute as f64 / MIB,
-                d.total as f64 / MIB,
-                d.free as f64 / MIB
+                d.total.unwrap_or(0) as f64 / MIB,
+                d.free.unwrap_or(0) as f64 / MIB
             ))
             .collect::<Vec<_>>()
             .join("; ")
@@ -183,10 +185,8 @@ fn host_entry_and_hyperparameters() {
     let host = b.host();
     assert!(host.is_host);
     assert_eq!(host.name, "CPU");
-    assert!(
-        host.total > 0 && host.free > 0 && host.free <= host.total,
-        "{host:?}"
-    );
+    let (total, free) = (host.total.unwrap_or(0), host.free.unwrap_or(0));
+    assert!(total > 0 && free > 0 && free <= total, "{host:?}");
     assert!(
         host.model > 0 && host.context > 0 && host.compute > 0,
         "{host:?}"
@@ -198,6 +198,7 @@ fn host_entry_and_hyperparameters() {
 
 #[test]
 fn model_bytes_equal_tensor_bytes_without_repacking() {
+    let _one = crate::one_at_a_time();
     let f = gguf_facts(&gemma_path());
     // Every weight in a plain CPU (host) buffer: llama.cpp counts each tensor's size,
     // padded to the buffer alignment (32 bytes for the CPU buffer type).
@@ -239,6 +240,7 @@ fn model_bytes_equal_tensor_bytes_without_repacking() {
 
 #[test]
 fn context_bytes_match_kv_cache_from_hyperparameters() {
+    let _one = crate::one_at_a_time();
     let f = gguf_facts(&gemma_path());
     assert!(
         f.is_swa.iter().any(|s| !*s) && f.is_swa.iter().any(|s| *s),
@@ -270,6 +272,7 @@ fn context_bytes_match_kv_cache_from_hyperparameters() {
 
 #[test]
 fn q8_0_k_cache_is_smaller_than_f16() {
+    let _one = crate::one_at_a_time();
     let f = gguf_facts(&gemma_path());
     let f16 = req(4096);
     let q8 = LlamaMemoryRequest {
@@ -284,6 +287,7 @@ fn q8_0_k_cache_is_smaller_than_f16() {
 
 #[test]
 fn n_cpu_moe_becomes_llama_cpp_overrides() {
+    let _one = crate::one_at_a_time();
     // Gemma is dense: the expert patterns match no tensor, so nothing moves.
     let base = breakdown(&req(2048));
     let moe_req = LlamaMemoryRequest {
@@ -313,6 +317,7 @@ fn n_cpu_moe_becomes_llama_cpp_overrides() {
 
 #[test]
 fn fit_on_cpu_only() {
+    let _one = crate::one_at_a_time();
     let path = gemma_path();
     let f = gguf_facts(&path);
 
@@ -332,7 +337,7 @@ fn fit_on_cpu_only() {
 
     // A margin as large as all host memory with a fixed context: with no GPU the fit can
     // only lower an automatic context, so it reports that it does not fit.
-    let host_total = breakdown(&req(4096)).host().total as u64;
+    let host_total = breakdown(&req(4096)).host().total.unwrap_or(0) as u64;
     let fit = llama_fit(
         &path,
         &req(4096),
@@ -366,6 +371,7 @@ fn fit_on_cpu_only() {
 
 #[test]
 fn errors_name_the_model() {
+    let _one = crate::one_at_a_time();
     let missing = Path::new("/nonexistent/model.gguf");
     let e = llama_memory_breakdown(missing, &req(512)).unwrap_err();
     assert!(matches!(e, OracleError::ModelNotFound { .. }), "{e:?}");

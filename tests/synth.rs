@@ -19,6 +19,7 @@ fn sparse(preset: &str, quant: Option<&str>, shards: u32, out: &Path) -> SynthRe
         sparse: true,
         shards,
         seed: 0,
+        existing: strix_run::files::Existing::Replace,
     }
 }
 
@@ -613,6 +614,7 @@ fn real_weights_are_seeded_and_their_scales_finite() {
             sparse: false,
             shards: 1,
             seed,
+            existing: strix_run::files::Existing::Replace,
         };
         synth(&req).expect("synth");
         std::fs::read(&out).expect("read")
@@ -672,6 +674,7 @@ fn every_quantization_writes_real_weights_for_a_runnable_preset() {
             sparse: false,
             shards: 1,
             seed: 1,
+            existing: strix_run::files::Existing::Replace,
         };
         let s = synth(&req).unwrap_or_else(|e| panic!("{quant}: {e}"));
         assert_eq!(std::fs::metadata(&out).expect("stat").len(), s.file_bytes);

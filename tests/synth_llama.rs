@@ -3,8 +3,6 @@
 //! the 235B and 397B ones included, passes llama.cpp's GGUF reader and its model loader
 //! (metadata, vocabulary, every tensor's name and shape) without allocating the weights.
 
-#![cfg(feature = "runtime")]
-
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
@@ -13,18 +11,13 @@ use llama_cpp_2::model::LlamaModel;
 use std::ffi::CString;
 use std::num::NonZeroU32;
 use std::path::Path;
-use std::sync::OnceLock;
 use strix_run::model::presets::{find_preset, presets};
 use strix_run::model::synth::{synth, SynthRequest, SynthSummary};
 
-/// llama.cpp's backend may be initialised once per process.
+/// llama.cpp's backend may be initialised once per process: the runtime's, since the
+/// other tests in this binary use the runtime (its log goes to `tracing`).
 fn backend() -> &'static LlamaBackend {
-    static BACKEND: OnceLock<LlamaBackend> = OnceLock::new();
-    BACKEND.get_or_init(|| {
-        let mut b = LlamaBackend::init().expect("llama backend");
-        b.void_logs();
-        b
-    })
+    strix_run::runtime::llama_backend().expect("nothing but the runtime initialises llama.cpp")
 }
 
 fn write(preset: &str, quant: Option<&str>, sparse: bool, shards: u32, out: &Path) -> SynthSummary {
@@ -35,6 +28,7 @@ fn write(preset: &str, quant: Option<&str>, sparse: bool, shards: u32, out: &Pat
         sparse,
         shards,
         seed: 42,
+        existing: strix_run::files::Existing::Replace,
     })
     .unwrap_or_else(|e| panic!("{preset} {quant:?}: {e}"))
 }

@@ -147,7 +147,7 @@ fn logits(session: &Session, prompt: &[i32], generated: &[i32]) -> Vec<f32> {
 
 /// Which buffers llama.cpp put the weights in: (on the Vulkan device, elsewhere).
 fn weights_on_vulkan(loaded: &Loaded) -> (usize, usize) {
-    let tensors = loaded.model().tensor_buffer_types().expect("tensors");
+    let tensors = loaded.tensor_buffer_types().expect("tensors");
     let on_gpu = tensors
         .iter()
         .filter(|t| t.buft.starts_with("Vulkan"))

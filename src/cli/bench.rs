@@ -2,15 +2,14 @@
 //! a model ladder), the plan's prediction next to them, calibration of the speed
 //! model, economics, and a plot.
 
+use super::args::{Planning, PlanningArgs};
 use super::format::print_json;
-use super::machine::machine;
-use super::plan::PlanFlags;
+use super::output::out;
 use anyhow::bail;
 use std::path::PathBuf;
-use strix_run::bench::report::MissingModel;
-use strix_run::bench::{Economics, SweepSpec};
 use strix_run::discovery::{resolve, DiscoveryConfig, DiscoveryError, Resolved};
-use strix_run::hardware::HardwareOverrides;
+use strix_run::measure::report::MissingModel;
+use strix_run::measure::{Economics, SweepSpec};
 use strix_run::model::ModelMeta;
 
 /// Output format of `bench`.
@@ -84,18 +83,13 @@ pub struct BenchArgs {
     #[arg(long = "hardware-cost", requires = "watts")]
     pub hardware_cost: Option<f64>,
     /// Years to write the hardware off over.
-    #[arg(long = "lifetime-years", default_value_t = strix_run::bench::economics::DEFAULT_LIFETIME_YEARS)]
+    #[arg(long = "lifetime-years", default_value_t = strix_run::measure::economics::DEFAULT_LIFETIME_YEARS)]
     pub lifetime_years: f64,
     /// Hours per day the machine generates.
-    #[arg(long = "hours-per-day", default_value_t = strix_run::bench::economics::DEFAULT_HOURS_PER_DAY)]
+    #[arg(long = "hours-per-day", default_value_t = strix_run::measure::economics::DEFAULT_HOURS_PER_DAY)]
     pub hours_per_day: f64,
-    /// More places to look for models.
-    #[arg(long = "models-dir")]
-    pub models_dirs: Vec<PathBuf>,
     #[command(flatten)]
-    pub hardware: HardwareOverrides,
-    #[command(flatten)]
-    pub plan: PlanFlags,
+    pub planning: PlanningArgs,
 }
 
 impl BenchArgs {
@@ -216,7 +210,7 @@ fn targets(
 /// What `run` resolved before measuring.
 #[cfg_attr(not(feature = "runtime"), allow(dead_code))]
 struct Inputs {
-    hw: strix_run::hardware::Hardware,
+    planning: Planning,
     sweep: Option<SweepSpec>,
     targets: Vec<Target>,
     missing: Vec<MissingModel>,
@@ -234,14 +228,17 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         bail!("nothing to measure: --pp and --tg are both 0");
     }
     let economics = args.economics()?;
-    let hw = machine(&args.hardware)?;
-    let discovery = DiscoveryConfig::from_env(args.models_dirs.clone());
-    let (targets, missing) = targets(args, &discovery)?;
+    // Output paths are checked before anything is measured.
+    if let Some(plot) = &args.plot {
+        strix_run::measure::plot::check_path(plot)?;
+    }
+    let planning = args.planning.resolve()?;
+    let (targets, missing) = targets(args, &planning.discovery)?;
     let format = args.format();
     engine::run(
         args,
         Inputs {
-            hw,
+            planning,
             sweep,
             targets,
             missing,
@@ -251,20 +248,20 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     )
 }
 
-fn emit(report: &strix_run::bench::BenchReport, format: Format) -> anyhow::Result<()> {
-    use strix_run::bench::report::{to_csv, to_markdown, to_table};
+fn emit(report: &strix_run::measure::BenchReport, format: Format) -> anyhow::Result<()> {
+    use strix_run::measure::report::{to_csv, to_markdown, to_table};
     match format {
         Format::Json => print_json(report),
         Format::Csv => {
-            print!("{}", to_csv(report));
+            out!("{}", to_csv(report));
             Ok(())
         }
         Format::Markdown => {
-            print!("{}", to_markdown(report));
+            out!("{}", to_markdown(report));
             Ok(())
         }
         Format::Table => {
-            print!("{}", to_table(report));
+            out!("{}", to_table(report));
             Ok(())
         }
     }
@@ -276,14 +273,14 @@ mod engine {
     use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
     use std::io::IsTerminal;
     use std::sync::atomic::Ordering;
-    use strix_run::bench::report::{BenchParams, BenchReport, ModelReport, PointStatus};
-    use strix_run::bench::{plan_points, PlannedPoint};
     use strix_run::hardware::Hardware;
+    use strix_run::measure::report::{BenchParams, BenchReport, ModelReport, PointStatus};
+    use strix_run::measure::{plan_points, PlannedPoint};
     use strix_run::planner::calibration::{
-        self, default_path, is_this_machine, machine_key, CalibrationFile, CalibrationRun,
+        self, default_path, is_this_machine, machine_key, CalibrationFile, CalibrationRun, Spread,
     };
     use strix_run::planner::{Planner, Request};
-    use strix_run::runtime::bench::{bench_points, pin_plan, MeasureOptions, PointsOptions};
+    use strix_run::runtime::measure::{bench_points, MeasureOptions, PointsOptions};
     use strix_run::runtime::session::INTERRUPT;
 
     fn progress(total: u64) -> ProgressBar {
@@ -300,43 +297,71 @@ mod engine {
     }
 
     /// The calibration runs of a model's measured points: measured speed against the
-    /// default constants' prediction of the same configuration.
+    /// default constants' prediction of the same configuration. Runs whose samples
+    /// scatter too much, or whose ratio is implausible, come back apart with the reason
+    /// ([`CalibrationRun::check`]).
     fn calibration_runs(
         target: &Target,
         hw: &Hardware,
         base: &Request,
         model: &ModelReport,
         plans: &[PlannedPoint],
-    ) -> Vec<CalibrationRun> {
+    ) -> (Vec<CalibrationRun>, Vec<String>) {
+        use strix_run::measure::TestKind;
         let now = calibration::now_unix();
         let mut runs = Vec::new();
+        let mut refused = Vec::new();
         for (point, planned) in model.points.iter().zip(plans) {
             let (PointStatus::Measured, Ok(plan)) = (&point.status, &planned.plan) else {
                 continue;
             };
-            let mut req = pin_plan(plan, base);
+            let mut req = Request::pinning(plan, base);
             req.speed = None;
             let Ok(default) = Planner::plan(&target.meta, hw, &req) else {
                 continue;
             };
             let speed = |k| point.speed(k).unwrap_or(0.0);
-            runs.push(CalibrationRun {
+            let samples = |k: TestKind| {
+                point
+                    .tests
+                    .iter()
+                    .filter(|t| t.kind == k)
+                    .flat_map(|t| t.samples_ts.iter().copied())
+                    .collect::<Vec<f64>>()
+            };
+            let run = CalibrationRun {
                 unix_time: now,
                 model: model.model.clone(),
                 backend: plan.backend,
                 plan: point.plan.clone().unwrap_or_default(),
                 predicted_tg: default.predicted.tg_tok_s,
                 predicted_pp: default.predicted.pp_tok_s,
-                measured_tg: speed(strix_run::bench::TestKind::Tg),
-                measured_pp: speed(strix_run::bench::TestKind::Pp),
-            });
+                measured_tg: speed(TestKind::Tg),
+                measured_pp: speed(TestKind::Pp),
+            };
+            let spread = Spread::of_samples(&samples(TestKind::Tg), &samples(TestKind::Pp));
+            match run.check(spread) {
+                Ok(()) => runs.push(run),
+                Err(why) => refused.push(format!("{} ({}): {why}", model.model, point.label)),
+            }
         }
-        runs
+        (runs, refused)
     }
 
-    fn record(hw: &Hardware, runs: Vec<CalibrationRun>) -> String {
+    fn record(hw: &Hardware, runs: Vec<CalibrationRun>, mut refused: Vec<String>) -> String {
+        let not_recorded = |refused: &[String]| {
+            if refused.is_empty() {
+                String::new()
+            } else {
+                format!("; not recorded: {}", refused.join("; "))
+            }
+        };
         if runs.is_empty() {
-            return "nothing measured, nothing recorded".into();
+            return if refused.is_empty() {
+                "nothing measured, nothing recorded".into()
+            } else {
+                format!("nothing recorded{}", not_recorded(&refused))
+            };
         }
         let path = match default_path() {
             Ok(p) => p,
@@ -347,8 +372,14 @@ mod engine {
             Err(e) => return format!("not recorded: {e}"),
         };
         let key = machine_key(hw);
-        let n = runs.len();
-        file.record(&key, runs);
+        let offered = runs.len();
+        for (run, why) in file.record(&key, runs) {
+            refused.push(format!("{} ({}): {why}", run.model, run.plan));
+        }
+        let n = offered.saturating_sub(refused.len());
+        if n == 0 {
+            return format!("nothing recorded{}", not_recorded(&refused));
+        }
         if let Err(e) = file.save(&path) {
             return format!("not recorded: {e}");
         }
@@ -368,24 +399,28 @@ mod engine {
             })
             .unwrap_or_default();
         format!(
-            "recorded {n} run{} in {} ({corrections}); plan, run and bench now use it",
+            "recorded {n} run{} in {} ({corrections}); plan, run and bench now use it{}",
             if n == 1 { "" } else { "s" },
-            path.display()
+            path.display(),
+            not_recorded(&refused)
         )
     }
 
     pub fn run(args: &BenchArgs, inputs: Inputs) -> anyhow::Result<()> {
         let Inputs {
-            hw,
+            planning:
+                Planning {
+                    hw,
+                    mut request,
+                    speed_source: source,
+                    ..
+                },
             sweep,
             targets,
             missing,
             economics,
             format,
         } = inputs;
-        let (speed, source) = super::super::machine::speed(&hw, args.plan.no_calibration);
-        let mut request = args.plan.request(&args.hardware);
-        request.speed = Some(speed);
         // llama-bench's context: the test's tokens.
         if request.n_ctx.is_none() {
             request.n_ctx = Some((args.n_prompt + args.n_gen).max(args.n_prompt.max(1)));
@@ -434,6 +469,7 @@ mod engine {
         };
         let mut models = Vec::new();
         let mut runs = Vec::new();
+        let mut refused = Vec::new();
         for (t, points) in &planned {
             let name = t
                 .meta
@@ -441,28 +477,32 @@ mod engine {
                 .clone()
                 .unwrap_or_else(|| t.path.display().to_string());
             bar.set_message(name.clone());
-            let mut on_point = |_: usize, p: &strix_run::bench::PointResult| {
+            let mut on_point = |_: usize, p: &strix_run::measure::PointResult| {
                 if p.status != PointStatus::Measured && p.config.is_none() {
                     return;
                 }
                 bar.inc(1);
-                if !bar.is_hidden() {
-                    let tg = p.speed(strix_run::bench::TestKind::Tg);
-                    let pp = p.speed(strix_run::bench::TestKind::Pp);
-                    bar.println(format!(
-                        "{name}: {}{}: pp {} tg {}",
-                        p.label,
-                        if p.is_plan { " (plan)" } else { "" },
-                        pp.map_or("-".into(), |v| format!("{v:.1}")),
-                        tg.map_or("-".into(), |v| format!("{v:.1}"))
-                    ));
+                let tg = p.speed(strix_run::measure::TestKind::Tg);
+                let pp = p.speed(strix_run::measure::TestKind::Pp);
+                let line = format!(
+                    "{name}: {}{}: pp {} tg {}",
+                    p.label,
+                    if p.is_plan { " (plan)" } else { "" },
+                    pp.map_or("-".into(), |v| format!("{v:.1}")),
+                    tg.map_or("-".into(), |v| format!("{v:.1}"))
+                );
+                // Without a terminal (a log, a script) each point is one line on stderr.
+                if bar.is_hidden() {
+                    eprintln!("bench: {line}");
+                } else {
+                    bar.println(line);
                 }
             };
-            let mut results = bench_points(&t.path, points, &opts, &mut on_point);
+            let mut results = bench_points(&t.meta, points, &opts, &mut on_point);
             if let Some(e) = &economics {
                 for r in &mut results {
                     r.cost_per_mtok = r
-                        .speed(strix_run::bench::TestKind::Tg)
+                        .speed(strix_run::measure::TestKind::Tg)
                         .and_then(|tg| e.cost_per_mtok(tg));
                 }
             }
@@ -474,11 +514,13 @@ mod engine {
                 plan_vs_best: None,
             };
             m.rank();
-            runs.extend(calibration_runs(t, &hw, &request, &m, points));
+            let (plausible, implausible) = calibration_runs(t, &hw, &request, &m, points);
+            runs.extend(plausible);
+            refused.extend(implausible);
             models.push(m);
         }
         bar.finish_and_clear();
-        let calibration = if args.plan.no_calibration {
+        let calibration = if args.planning.plan.no_calibration {
             Some("not recorded (--no-calibration)".to_string())
         } else if !is_this_machine(&hw) {
             Some(
@@ -486,7 +528,7 @@ mod engine {
                     .to_string(),
             )
         } else {
-            Some(record(&hw, runs))
+            Some(record(&hw, runs, refused))
         };
         let report = BenchReport {
             machine: machine_key(&hw),
@@ -503,6 +545,10 @@ mod engine {
             economics,
         };
         super::emit(&report, format)?;
+        if INTERRUPT.load(Ordering::SeqCst) {
+            // What was measured is printed above; the rest was skipped as interrupted.
+            return Err(crate::cli::Interrupted.into());
+        }
         let measured = report
             .models
             .iter()
@@ -517,7 +563,7 @@ mod engine {
         }
         if let (Some(path), Some(spec)) = (&args.plot, &sweep) {
             let key = spec.dims[0].key;
-            strix_run::bench::plot::write_svg(&report, key, path)?;
+            strix_run::measure::plot::write_svg(&report, key, path)?;
             eprintln!("plot: {}", path.display());
         }
         Ok(())

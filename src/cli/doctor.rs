@@ -1,11 +1,13 @@
 //! `strix-run doctor [--json]`: what this build carries, what the machine is, which
 //! backends can run on it and why not, and what to change.
 
+use super::args::MachineArgs;
 use super::format::{bytes, print_json};
 use super::machine::machine;
+use super::output::outln;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Table};
 use serde::Serialize;
-use strix_run::hardware::{Backend, Hardware, HardwareOverrides};
+use strix_run::hardware::{Backend, Hardware};
 
 /// What `build.rs` recorded about this build.
 #[derive(Debug, Clone, Serialize)]
@@ -43,7 +45,7 @@ pub const LONG_VERSION: &str = concat!(
 #[derive(Debug, clap::Args)]
 pub struct DoctorArgs {
     #[command(flatten)]
-    pub hardware: HardwareOverrides,
+    pub machine: MachineArgs,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -72,7 +74,7 @@ fn compiled(backend: Backend) -> bool {
 
 /// Runs `doctor`.
 pub fn run(args: &DoctorArgs) -> anyhow::Result<()> {
-    let hw = machine(&args.hardware)?;
+    let hw = machine(&args.machine.overrides())?;
     let backends: Vec<BackendCheck> = [Backend::Cpu, Backend::Vulkan, Backend::Hip, Backend::Cuda]
         .into_iter()
         .map(|backend| match hw.memory_pools(backend) {
@@ -114,7 +116,7 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<()> {
     if args.json {
         return print_json(&report);
     }
-    print_report(&report);
+    print_report(&report)?;
     Ok(())
 }
 
@@ -127,11 +129,14 @@ fn feature_of(backend: Backend) -> &'static str {
     }
 }
 
-fn print_report(r: &Report) {
+fn print_report(r: &Report) -> anyhow::Result<()> {
     let b = &r.build;
-    println!(
+    outln!(
         "strix-run {} · llama.cpp {} · backends compiled in: {} · HIP targets: {}",
-        b.version, b.llama_cpp, b.backends, b.hip_targets
+        b.version,
+        b.llama_cpp,
+        b.backends,
+        b.hip_targets
     );
     let hw = &r.hardware;
     let mut t = Table::new();
@@ -202,7 +207,7 @@ fn print_report(r: &Report) {
             ),
         );
     }
-    println!("{t}");
+    outln!("{t}");
     let mut bt = Table::new();
     bt.load_preset(UTF8_FULL_CONDENSED);
     bt.set_header(vec![
@@ -223,11 +228,12 @@ fn print_report(r: &Report) {
             }),
         ]);
     }
-    println!("{bt}");
+    outln!("{bt}");
     for n in &hw.notes {
-        println!("note: {n}");
+        outln!("note: {n}");
     }
     for a in &r.advice {
-        println!("advice: {a}");
+        outln!("advice: {a}");
     }
+    Ok(())
 }

@@ -1,5 +1,6 @@
 //! Shared output helpers.
 
+use super::output::outln;
 use bytesize::ByteSize;
 
 /// Bytes for humans: binary units (GiB), as llama.cpp prints buffer sizes.
@@ -34,6 +35,6 @@ pub fn params(n: u64) -> String {
 
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }

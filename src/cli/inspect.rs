@@ -1,6 +1,7 @@
 //! `strix-run inspect MODEL [--json]`.
 
 use super::format::{bytes, count, params, print_json};
+use super::output::outln;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -24,8 +25,8 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
     if args.json {
         return print_json(&meta);
     }
-    print_summary(&meta);
-    println!(
+    print_summary(&meta)?;
+    outln!(
         "read {} of headers in {:.1} ms",
         bytes(meta.bytes_read),
         elapsed.as_secs_f64() * 1e3
@@ -41,7 +42,7 @@ fn kind_name(kind: BlockKind) -> &'static str {
     }
 }
 
-fn print_summary(m: &ModelMeta) {
+fn print_summary(m: &ModelMeta) -> anyhow::Result<()> {
     let title = [m.name.as_deref(), m.size_label.as_deref()]
         .into_iter()
         .flatten()
@@ -136,7 +137,7 @@ fn print_summary(m: &ModelMeta) {
             bytes(m.non_block.other)
         ),
     );
-    println!("{t}");
+    outln!("{t}");
 
     let mut types = Table::new();
     types.load_preset(UTF8_FULL_CONDENSED);
@@ -154,7 +155,7 @@ fn print_summary(m: &ModelMeta) {
             .set_alignment(CellAlignment::Right),
         ]);
     }
-    println!("{types}");
+    outln!("{types}");
 
     let mut blocks = Table::new();
     blocks.load_preset(UTF8_FULL_CONDENSED);
@@ -195,7 +196,8 @@ fn print_summary(m: &ModelMeta) {
         }
         blocks.add_row(cells);
     }
-    println!("{blocks}");
+    outln!("{blocks}");
+    Ok(())
 }
 
 /// Block indices as compact ranges ("0-2, 4-6, 8"), cut short after a few.

@@ -1,11 +1,13 @@
 //! Command-line interface: one module per subcommand.
 
+mod args;
 mod bench;
 mod doctor;
 mod format;
 mod inspect;
 mod machine;
 mod models;
+mod output;
 mod plan;
 mod run;
 mod synth;
@@ -52,9 +54,20 @@ enum Command {
     Synth(synth::SynthArgs),
 }
 
-/// Parses the command line, runs the command and turns errors into a message and exit code 1.
+/// The exit code of a command stopped by Ctrl-C (128 + SIGINT, as a shell reports a
+/// process the signal ended), so scripts can tell an interrupted run from a finished one.
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// A command stopped by Ctrl-C after reporting what it had done.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted")]
+pub struct Interrupted;
+
+/// Parses the command line, runs the command and turns errors into a message and exit
+/// code 1 (130 when Ctrl-C stopped it).
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    log_to_stderr();
     let result = match cli.command {
         None => run::run(&cli.run),
         Some(Command::Run(args)) => run::run(&args),
@@ -65,13 +78,33 @@ pub fn run() -> ExitCode {
         Some(Command::Plan(args)) => plan::run(&args),
         Some(Command::Synth(args)) => synth::run(&args),
     };
+    // What is still buffered is written now, so a failed write is reported (the flush at
+    // exit would drop the error).
+    let result = result.and_then(|()| output::flush().map_err(anyhow::Error::from));
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.is::<Interrupted>() => {
+            eprintln!("interrupted");
+            ExitCode::from(EXIT_INTERRUPTED as u8)
+        }
         Err(err) => {
             eprintln!("error: {}", error_message(&err));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs of strix-run and llama.cpp (`tracing`) on stderr, filtered by `RUST_LOG` (e.g.
+/// `RUST_LOG=llama-cpp-2=info` for llama.cpp's own log, `strix_run=debug` for every
+/// header read and load attempt); nothing without it.
+fn log_to_stderr() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
 }
 
 /// The error and its causes, joined with ": " like anyhow's `{:#}`, leaving out a cause

@@ -3,15 +3,17 @@
 //! QUERY, what that query resolves to (a local file, or the what-if plan of a known
 //! model that is not downloaded yet).
 
+use super::args::{MachineArgs, ModelsDirs};
 use super::format::{bytes, print_json};
 use super::machine::machine;
+use super::output::outln;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 use serde::Serialize;
 use std::path::PathBuf;
 use strix_run::discovery::{
     discover, whatif, Discovery, DiscoveryConfig, FoundModel, Resolved, SearchedRoot, SkippedFile,
 };
-use strix_run::hardware::{Hardware, HardwareOverrides};
+use strix_run::hardware::Hardware;
 use strix_run::model::ModelMeta;
 use strix_run::planner::{PlanError, Planner, Request};
 
@@ -21,14 +23,13 @@ pub struct ModelsArgs {
     /// Show what this resolves to: a path, an alias (8b, 32b, 235b, 397b, gemma3-270m,
     /// a preset name) or part of a model's name.
     pub query: Option<String>,
-    /// Also search this folder, before the default places (repeatable).
-    #[arg(long = "models-dir", value_name = "DIR")]
-    pub models_dirs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub models: ModelsDirs,
     /// Print the listing as JSON.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub hardware: HardwareOverrides,
+    pub machine: MachineArgs,
 }
 
 /// Whether a model fits the machine, from the planner's default plan.
@@ -75,12 +76,12 @@ struct Report<'a> {
 
 /// Runs `models`.
 pub fn run(args: &ModelsArgs) -> anyhow::Result<()> {
-    let cfg = DiscoveryConfig::from_env(args.models_dirs.clone());
+    let cfg = args.models.discovery();
     if let Some(query) = &args.query {
         return show_query(query, &cfg, args);
     }
     let found = discover(&cfg);
-    let hw = machine(&args.hardware);
+    let hw = machine(&args.machine.overrides());
     let machine_error = hw.as_ref().err().map(|e| e.to_string());
     let hw = hw.ok();
     let rows: Vec<Row> = found.models.iter().map(|m| row(m, hw.as_ref())).collect();
@@ -94,15 +95,15 @@ pub fn run(args: &ModelsArgs) -> anyhow::Result<()> {
         });
     }
     if rows.is_empty() {
-        println!("no GGUF models found");
+        outln!("no GGUF models found");
     } else {
-        println!("{}", models_table(&rows));
+        outln!("{}", models_table(&rows));
     }
     if let Some(e) = machine_error {
-        println!("fits: unknown, the machine could not be described: {e}");
+        outln!("fits: unknown, the machine could not be described: {e}");
     }
-    println!("{}", roots_table(&found.searched));
-    print_notes(&found);
+    outln!("{}", roots_table(&found.searched));
+    print_notes(&found)?;
     Ok(())
 }
 
@@ -205,20 +206,21 @@ fn roots_table(searched: &[SearchedRoot]) -> Table {
     t
 }
 
-fn print_notes(found: &Discovery) {
+fn print_notes(found: &Discovery) -> anyhow::Result<()> {
     for s in &found.skipped {
-        println!("skipped {}: {}", s.path.display(), s.reason);
+        outln!("skipped {}: {}", s.path.display(), s.reason);
     }
     for p in &found.problems {
-        println!("problem: {p}");
+        outln!("problem: {p}");
     }
+    Ok(())
 }
 
 /// `models QUERY`: what the query resolves to, and how it would run.
 fn show_query(query: &str, cfg: &DiscoveryConfig, args: &ModelsArgs) -> anyhow::Result<()> {
     // The error of a query that finds nothing lists where it looked and the aliases.
     let resolved = strix_run::discovery::resolve(query, cfg)?;
-    let hw = machine(&args.hardware)?;
+    let hw = machine(&args.machine.overrides())?;
     match resolved {
         Resolved::Local { model, candidates } => {
             let r = row(&model, Some(&hw));
@@ -227,15 +229,15 @@ fn show_query(query: &str, cfg: &DiscoveryConfig, args: &ModelsArgs) -> anyhow::
                     "query": query, "model": r, "candidates": candidates,
                 }));
             }
-            println!(
+            outln!(
                 "{query} → {} ({}, {})",
                 model.path.display(),
                 model.source_label,
                 model.display_name
             );
-            println!("{}", models_table(std::slice::from_ref(&r)));
+            outln!("{}", models_table(std::slice::from_ref(&r)));
             for c in &candidates {
-                println!("also found: {}", c.display());
+                outln!("also found: {}", c.display());
             }
         }
         Resolved::KnownShapeOnly {
@@ -252,9 +254,9 @@ fn show_query(query: &str, cfg: &DiscoveryConfig, args: &ModelsArgs) -> anyhow::
                     "quant": meta.file_type_name, "fits": f, "searched": searched,
                 }));
             }
-            println!("{alias}: {} is not on this machine.", preset.display_name);
-            println!("{}", roots_table(&searched));
-            println!(
+            outln!("{alias}: {} is not on this machine.", preset.display_name);
+            outln!("{}", roots_table(&searched));
+            outln!(
                 "what-if, {} ({}, {} in {} file(s)) on this machine: {}",
                 preset.display_name,
                 meta.file_type_name
@@ -264,7 +266,7 @@ fn show_query(query: &str, cfg: &DiscoveryConfig, args: &ModelsArgs) -> anyhow::
                 meta.shards.len(),
                 f.text
             );
-            println!(
+            outln!(
                 "plan it in detail with `strix-run synth --preset {} --sparse --out models/{}.gguf`, then `strix-run plan -m` on that file",
                 preset.name, preset.name
             );

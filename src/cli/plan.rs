@@ -1,117 +1,14 @@
 //! `strix-run plan --model MODEL [hardware flags] [--ctx N] [--json]`.
 
+use super::args::{EmitArg, ModelChoice, Planning, PlanningArgs};
 use super::format::{bytes, print_json};
+use super::output::outln;
 use anyhow::bail;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
-use std::path::{Path, PathBuf};
-use strix_run::discovery::{resolve, whatif, DiscoveryConfig, Resolved};
-use strix_run::hardware::{Backend, Hardware, HardwareOverrides};
+use strix_run::hardware::{Backend, Hardware};
 use strix_run::model::ModelMeta;
 use strix_run::planner::emit::{args as emit_args, EmitTarget};
-use strix_run::planner::{DeviceBytes, KvType, Objective, Pinned, Plan, Planner, Request};
-
-/// On or off, for flags that take one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Switch {
-    /// on
-    On,
-    /// off
-    Off,
-}
-
-impl Switch {
-    fn on(self) -> bool {
-        self == Switch::On
-    }
-}
-
-/// Planner inputs shared by `plan` and the run commands: the request and the pins.
-#[derive(Debug, Clone, clap::Args)]
-pub struct PlanFlags {
-    /// What to optimise.
-    #[arg(long, value_enum, default_value_t = Objective::Generate)]
-    pub objective: Objective,
-    /// Context length wanted (default 4096, or the model's training context if smaller).
-    #[arg(long)]
-    pub ctx: Option<u32>,
-    /// Parallel sequences.
-    #[arg(long)]
-    pub parallel: Option<u32>,
-    /// Pin n_gpu_layers (counting the output layer, like llama.cpp).
-    #[arg(long)]
-    pub ngl: Option<u32>,
-    /// Pin how many blocks keep their routed experts on the CPU.
-    #[arg(long = "n-cpu-moe")]
-    pub n_cpu_moe: Option<u32>,
-    /// Pin generation threads.
-    #[arg(long)]
-    pub threads: Option<u32>,
-    /// Pin prompt-processing threads.
-    #[arg(long = "threads-batch")]
-    pub threads_batch: Option<u32>,
-    /// Pin the logical batch.
-    #[arg(long)]
-    pub batch: Option<u32>,
-    /// Pin the physical batch.
-    #[arg(long)]
-    pub ubatch: Option<u32>,
-    /// Pin the K cache type (f16, q8_0, q4_0).
-    #[arg(long = "cache-type-k")]
-    pub cache_type_k: Option<KvType>,
-    /// Pin the V cache type (f16, q8_0, q4_0).
-    #[arg(long = "cache-type-v")]
-    pub cache_type_v: Option<KvType>,
-    /// Pin flash attention.
-    #[arg(long = "flash-attn", value_enum)]
-    pub flash_attn: Option<Switch>,
-    /// Pin mmap loading.
-    #[arg(long, value_enum)]
-    pub mmap: Option<Switch>,
-    /// RAM to keep back for the OS and display (default 4GiB).
-    #[arg(long = "os-reserve", value_parser = strix_run::hardware::parse_size)]
-    pub os_reserve: Option<u64>,
-    /// GPU memory to keep free below the GPU budget for the backend's runtime,
-    /// whatever the placement (default: 1 GiB; with CUDA 0.70 GiB plus a little per
-    /// block left on the CPU, as measured on an H200). Raise it if a load runs out of
-    /// GPU memory; lower it to pack the GPU tighter.
-    #[arg(long = "gpu-reserve", value_parser = strix_run::hardware::parse_size)]
-    pub gpu_reserve: Option<u64>,
-    /// Ignore this machine's speed calibration (`strix-run bench` writes it): predict
-    /// with the default constants, and record nothing.
-    #[arg(long = "no-calibration")]
-    pub no_calibration: bool,
-}
-
-impl PlanFlags {
-    /// The planner request. A single `--backend` pins it; a list only says what exists.
-    pub fn request(&self, hw_flags: &HardwareOverrides) -> Request {
-        let backend = match hw_flags.backends.as_deref() {
-            Some([one]) => Some(*one),
-            _ => None,
-        };
-        Request {
-            objective: self.objective,
-            n_ctx: self.ctx,
-            n_seq: self.parallel,
-            pinned: Pinned {
-                backend,
-                n_gpu_layers: self.ngl,
-                n_cpu_moe: self.n_cpu_moe,
-                threads: self.threads,
-                threads_batch: self.threads_batch,
-                n_batch: self.batch,
-                n_ubatch: self.ubatch,
-                type_k: self.cache_type_k,
-                type_v: self.cache_type_v,
-                flash_attn: self.flash_attn.map(Switch::on),
-                use_mmap: self.mmap.map(Switch::on),
-            },
-            os_reserve_bytes: self.os_reserve,
-            gpu_reserve_bytes: self.gpu_reserve,
-            speed: None,
-        }
-    }
-}
+use strix_run::planner::{DeviceBytes, Plan, Planner};
 
 /// Arguments of `plan`.
 #[derive(Debug, clap::Args)]
@@ -121,20 +18,14 @@ pub struct PlanArgs {
     /// this machine is planned from its real shape (a what-if plan).
     #[arg(long, short = 'm')]
     pub model: String,
-    /// Also look for models here (repeatable; `STRIX_MODELS` and the usual places are
-    /// searched too).
-    #[arg(long = "models-dir")]
-    pub models_dirs: Vec<PathBuf>,
     #[command(flatten)]
-    pub hardware: HardwareOverrides,
-    #[command(flatten)]
-    pub plan: PlanFlags,
+    pub planning: PlanningArgs,
     /// Print the plan as JSON.
     #[arg(long)]
     pub json: bool,
     /// Print the equivalent llama.cpp arguments instead of the plan.
     #[arg(long, value_enum)]
-    pub emit: Option<EmitTarget>,
+    pub emit: Option<EmitArg>,
     /// Which planner: strix-run's, or llama.cpp's own `fit_params` run on the same model
     /// for a side-by-side comparison (needs the `runtime` feature; llama.cpp sees this
     /// machine's devices, not a described one).
@@ -153,7 +44,24 @@ pub enum PlannerChoice {
 
 /// Runs `plan`.
 pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
-    let (model, on_this_machine) = open_model(args)?;
+    let planning = args.planning.resolve()?;
+    let (model, on_this_machine) = match planning.find_model(&args.model, false)? {
+        ModelChoice::Here(found) => (found.meta, true),
+        ModelChoice::ShapeOnly {
+            alias,
+            preset,
+            meta,
+            searched,
+        } => {
+            eprintln!(
+                "'{alias}' is not on this machine ({} places searched; `strix-run models` lists them): \
+                 planning {} from its real shape",
+                searched.len(),
+                preset.display_name
+            );
+            (*meta, false)
+        }
+    };
     if !on_this_machine && (args.emit.is_some() || args.planner == PlannerChoice::LlamaFit) {
         bail!(
             "'{}' is not on this machine: `--emit` and `--planner llama-fit` need the file; \
@@ -161,10 +69,12 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
             args.model
         );
     }
-    let hw = super::machine::machine(&args.hardware)?;
-    let (speed, source) = super::machine::speed(&hw, args.plan.no_calibration);
-    let mut request = args.plan.request(&args.hardware);
-    request.speed = Some(speed);
+    let Planning {
+        hw,
+        request,
+        speed_source: source,
+        ..
+    } = planning;
     let started = std::time::Instant::now();
     let planned = Planner::plan(&model, &hw, &request);
     let planned_in = started.elapsed();
@@ -173,11 +83,12 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
     }
     let plan = planned?;
     if let Some(target) = args.emit {
+        let target = EmitTarget::from(target);
         let program = match target {
             EmitTarget::LlamaServer => "llama-server",
             EmitTarget::LlamaBench => "llama-bench",
         };
-        println!(
+        outln!(
             "{program} -m {} {}",
             model.path.display(),
             emit_args(&plan, target).join(" ")
@@ -187,45 +98,9 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
     if args.json {
         return print_json(&plan);
     }
-    print_plan(&model, &hw, &plan);
-    println!("{source}");
+    print_plan(&model, &hw, &plan)?;
+    outln!("{source}");
     Ok(())
-}
-
-/// The model `--model` names, and whether its file is here: an existing path is
-/// opened as it is; anything else goes through discovery like `strix-run --model`, and
-/// a known model that is not here is summarised from its preset's shape.
-fn open_model(args: &PlanArgs) -> anyhow::Result<(ModelMeta, bool)> {
-    if Path::new(&args.model).is_file() {
-        return Ok((ModelMeta::open(Path::new(&args.model))?, true));
-    }
-    let discovery = DiscoveryConfig::from_env(args.models_dirs.clone());
-    match resolve(&args.model, &discovery)? {
-        Resolved::Local { model, candidates } => {
-            if !candidates.is_empty() {
-                eprintln!(
-                    "using {} ({}); {} more match",
-                    model.path.display(),
-                    model.source_label,
-                    candidates.len()
-                );
-            }
-            Ok((ModelMeta::open(&model.path)?, true))
-        }
-        Resolved::KnownShapeOnly {
-            alias,
-            preset,
-            searched,
-        } => {
-            eprintln!(
-                "'{alias}' is not on this machine ({} places searched; `strix-run models` lists them): \
-                 planning {} from its real shape",
-                searched.len(),
-                preset.display_name
-            );
-            Ok((whatif::preset_meta(preset)?, false))
-        }
-    }
 }
 
 fn gb(b: u64) -> String {
@@ -251,12 +126,12 @@ fn device_row(t: &mut Table, name: &str, d: &DeviceBytes, budget: u64) {
 
 /// One screen: placement, memory vs budgets, speed, binding constraint, rejected
 /// alternatives, warnings, advice.
-pub fn print_plan(model: &ModelMeta, hw: &Hardware, plan: &Plan) {
+pub fn print_plan(model: &ModelMeta, hw: &Hardware, plan: &Plan) -> anyhow::Result<()> {
     let name = model
         .name
         .clone()
         .unwrap_or_else(|| model.path.display().to_string());
-    println!(
+    outln!(
         "{name} ({}, {}) on {} · {} cores · {} RAM{}",
         model.arch,
         model.file_type_name.as_deref().unwrap_or("?"),
@@ -277,15 +152,17 @@ pub fn print_plan(model: &ModelMeta, hw: &Hardware, plan: &Plan) {
     } else {
         String::new()
     };
-    println!(
+    outln!(
         "plan: {} backend, {}/{} layers on the GPU{experts}",
-        plan.backend, plan.n_gpu_layers, plan.n_layer_offloadable
+        plan.backend,
+        plan.n_gpu_layers,
+        plan.n_layer_offloadable
     );
-    println!(
+    outln!(
         "      {} threads ({} for prompts), ctx {}, batch {}/{}, KV {}/{}, flash attention {}, {}",
         plan.n_threads,
         plan.n_threads_batch,
-        plan.n_ctx,
+        plan.ctx_label(),
         plan.n_batch,
         plan.n_ubatch,
         plan.type_k,
@@ -323,9 +200,9 @@ pub fn print_plan(model: &ModelMeta, hw: &Hardware, plan: &Plan) {
             .set_alignment(CellAlignment::Right),
         ]);
     }
-    println!("{t}");
+    outln!("{t}");
     let p = &plan.predicted;
-    println!(
+    outln!(
         "predicted: generation {:.1} tok/s ({:.1}-{:.1}), prompt {:.0} tok/s ({:.0}-{:.0}) [{}]",
         p.tg_tok_s,
         p.tg_range.0,
@@ -341,22 +218,24 @@ pub fn print_plan(model: &ModelMeta, hw: &Hardware, plan: &Plan) {
             (false, _) => "default constants, fitted to the seed's Strix Halo",
         }
     );
-    println!("binding constraint: {}", plan.binding_constraint);
+    outln!("binding constraint: {}", plan.binding_constraint);
     for r in &plan.rejected {
-        println!("rejected: {}: {}", r.option, r.reason);
+        outln!("rejected: {}: {}", r.option, r.reason);
     }
     for w in &plan.warnings {
-        println!("warning: {w}");
+        outln!("warning: {w}");
     }
     for a in &plan.advice {
-        println!("advice: {a}");
+        outln!("advice: {a}");
     }
+    Ok(())
 }
 
 /// `--planner llama-fit`: llama.cpp's own fitting on the same file, next to our plan.
 #[cfg(feature = "runtime")]
 mod llama_fit {
     use super::print_json;
+    use crate::cli::output::outln;
     use std::time::{Duration, Instant};
     use strix_run::model::ModelMeta;
     use strix_run::planner::{Plan, PlanError};
@@ -378,8 +257,8 @@ mod llama_fit {
         let plan = match planned {
             Ok(plan) => plan,
             Err(e) => {
-                println!("strix-run: {e} ({:.2} ms)", planned_in.as_secs_f64() * 1e3);
-                println!(
+                outln!("strix-run: {e} ({:.2} ms)", planned_in.as_secs_f64() * 1e3);
+                outln!(
                     "llama.cpp fit_params: {:?}, n_gpu_layers {}, n_ctx {} ({:.1} ms)",
                     fit.status,
                     fit.n_gpu_layers,
@@ -397,24 +276,24 @@ mod llama_fit {
                               "overrides": fit.overrides, "seconds": fit_in.as_secs_f64()},
             }));
         }
-        println!("                 strix-run            llama.cpp fit_params");
-        println!(
+        outln!("                 strix-run            llama.cpp fit_params");
+        outln!(
             "backend          {:<20} (devices of this machine)",
             plan.backend.to_string()
         );
-        println!(
+        outln!(
             "n_gpu_layers     {:<20} {}",
             format!("{}/{}", plan.n_gpu_layers, plan.n_layer_offloadable),
             fit.n_gpu_layers
         );
-        println!(
+        outln!(
             "experts on CPU   {:<20} {} override(s)",
             format!("{} blocks", plan.n_cpu_moe),
             fit.overrides.len()
         );
-        println!("n_ctx            {:<20} {}", plan.n_ctx, fit.n_ctx);
-        println!("status           {:<20} {:?}", "fits", fit.status);
-        println!(
+        outln!("n_ctx            {:<20} {}", plan.n_ctx, fit.n_ctx);
+        outln!("status           {:<20} {:?}", "fits", fit.status);
+        outln!(
             "time             {:<20} {:.1} ms",
             format!("{:.2} ms", planned_in.as_secs_f64() * 1e3),
             fit_in.as_secs_f64() * 1e3

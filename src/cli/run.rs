@@ -1,13 +1,12 @@
 //! `strix-run --model MODEL --auto [-p PROMPT] [-n N]`: resolve the model, plan, load
 //! exactly the plan, and generate (or chat when no prompt is given).
 
+use super::args::{searched_lines, ModelChoice, PlanningArgs};
 use super::format::print_json;
-use super::machine::machine;
-use super::plan::{print_plan, PlanFlags};
+use super::output::outln;
+use super::plan::print_plan;
 use anyhow::bail;
 use std::path::PathBuf;
-use strix_run::discovery::{resolve, DiscoveryConfig, Resolved};
-use strix_run::hardware::HardwareOverrides;
 use strix_run::planner::Planner;
 
 /// The run arguments (also accepted at the top level without a subcommand).
@@ -20,9 +19,13 @@ pub struct RunArgs {
     /// Let the planner choose everything not pinned (the default; accepted for clarity).
     #[arg(long)]
     pub auto: bool,
-    /// Prompt to complete; without it, an interactive chat starts.
-    #[arg(long, short = 'p')]
+    /// Prompt to complete (`-` reads it from standard input); without a prompt, an
+    /// interactive chat starts.
+    #[arg(long, short = 'p', conflicts_with = "file")]
     pub prompt: Option<String>,
+    /// Read the prompt from this file (for prompts longer than a command line holds).
+    #[arg(long, short = 'f', value_name = "PATH")]
+    pub file: Option<PathBuf>,
     /// System message for chat.
     #[arg(long)]
     pub system: Option<String>,
@@ -38,9 +41,6 @@ pub struct RunArgs {
     /// Also print planned vs actual memory per device and llama.cpp's progress.
     #[arg(long, short = 'v')]
     pub verbose: bool,
-    /// More places to look for models (before $STRIX_MODELS, ~/models and the caches).
-    #[arg(long = "models-dir")]
-    pub models_dirs: Vec<PathBuf>,
     /// Sampling temperature (0: greedy).
     #[arg(long, default_value_t = 0.8)]
     pub temp: f32,
@@ -63,9 +63,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub greedy: bool,
     #[command(flatten)]
-    pub hardware: HardwareOverrides,
-    #[command(flatten)]
-    pub plan: PlanFlags,
+    pub planning: PlanningArgs,
 }
 
 /// Runs a model (or shows the plan for a model that is not here).
@@ -73,54 +71,37 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let Some(query) = args.model.as_deref() else {
         bail!("no model given: `strix-run --model MODEL --auto -p \"...\"` (MODEL: a .gguf path, an alias such as 8b or 397b, or part of a name); `strix-run models` lists what is here");
     };
-    let discovery = DiscoveryConfig::from_env(args.models_dirs.clone());
-    let hw = machine(&args.hardware)?;
-    let mut request = args.plan.request(&args.hardware);
-    let (speed, source) = super::machine::speed(&hw, args.plan.no_calibration);
-    request.speed = Some(speed);
-    let path = match resolve(query, &discovery)? {
-        Resolved::Local { model, candidates } => {
-            if !candidates.is_empty() && !args.json {
-                eprintln!(
-                    "using {} ({}); also found: {}",
-                    model.path.display(),
-                    model.source_label,
-                    candidates
-                        .iter()
-                        .map(|c| c.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-            }
-            model.path.clone()
-        }
-        Resolved::KnownShapeOnly {
+    engine::check_sampling(args)?;
+    // Read before anything is planned or loaded: a missing file fails at once.
+    let prompt = if args.dry_run { None } else { prompt(args)? };
+    let planning = args.planning.resolve()?;
+    let source = &planning.speed_source;
+    let (hw, request) = (&planning.hw, &planning.request);
+    // The header discovery read is the one everything plans from: read once.
+    let meta = match planning.find_model(query, args.json)? {
+        ModelChoice::Here(found) => found.meta,
+        ModelChoice::ShapeOnly {
             alias,
             preset,
+            meta,
             searched,
         } => {
             eprintln!("'{alias}' is not on this machine. Looked in:");
-            for s in &searched {
-                eprintln!(
-                    "  {:22} {}{}",
-                    s.label,
-                    s.path.display(),
-                    if s.exists { "" } else { " (missing)" }
-                );
+            for line in searched_lines(&searched) {
+                eprintln!("  {line}");
             }
             eprintln!(
                 "Here is how {} would run here (its real shape, planned without the file):\n",
                 preset.display_name
             );
-            let meta = strix_run::discovery::whatif::preset_meta(preset)?;
-            let plan = Planner::plan(&meta, &hw, &request)?;
+            let plan = Planner::plan(&meta, hw, request)?;
             if args.json {
                 print_json(
                     &serde_json::json!({"found": false, "alias": alias, "searched": searched, "plan": plan}),
                 )?;
             } else {
-                print_plan(&meta, &hw, &plan);
-                println!("{source}");
+                print_plan(&meta, hw, &plan)?;
+                outln!("{source}");
             }
             if args.dry_run {
                 return Ok(());
@@ -128,17 +109,63 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             bail!("download the model (or point --models-dir at it) to run it");
         }
     };
+    // One plan, for --dry-run and the run alike.
+    let plan = Planner::plan(&meta, hw, request)?;
     if args.dry_run {
-        let meta = strix_run::model::ModelMeta::open(&path)?;
-        let plan = Planner::plan(&meta, &hw, &request)?;
         if args.json {
             return print_json(&plan);
         }
-        print_plan(&meta, &hw, &plan);
-        println!("{source}");
+        print_plan(&meta, hw, &plan)?;
+        outln!("{source}");
         return Ok(());
     }
-    engine::run(args, &path, hw, request)
+    engine::run(
+        args,
+        prompt,
+        Planned {
+            meta,
+            plan,
+            hw: planning.hw,
+            request: planning.request,
+        },
+    )
+}
+
+/// What `run` planned: the model's header, the plan, and what it was planned for (the
+/// request again for the step-down should llama.cpp fail to load the plan).
+#[cfg_attr(not(feature = "runtime"), allow(dead_code))]
+pub(crate) struct Planned {
+    meta: strix_run::model::ModelMeta,
+    plan: strix_run::planner::Plan,
+    hw: strix_run::hardware::Hardware,
+    request: strix_run::planner::Request,
+}
+
+/// The prompt: `-p TEXT`, `-p -` (standard input) or `--file PATH`; `None` for a chat.
+fn prompt(args: &RunArgs) -> anyhow::Result<Option<String>> {
+    use anyhow::Context;
+    use std::io::Read;
+    if let Some(path) = &args.file {
+        let text = strix_run::files::read_text(path).map_err(|e| match e {
+            strix_run::files::FileError::Io { source, .. }
+                if source.kind() == std::io::ErrorKind::InvalidData =>
+            {
+                anyhow::anyhow!("--file {}: is not UTF-8 text", path.display())
+            }
+            e => anyhow::Error::from(e).context("--file"),
+        })?;
+        return Ok(Some(text));
+    }
+    match args.prompt.as_deref() {
+        Some("-") => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("-p -: reading the prompt from standard input")?;
+            Ok(Some(text))
+        }
+        other => Ok(other.map(str::to_string)),
+    }
 }
 
 #[cfg(feature = "runtime")]
@@ -146,20 +173,99 @@ mod engine {
     use super::*;
     use crate::cli::format::bytes;
     use anyhow::Context;
-    use std::io::{BufRead, Write};
+    use std::io::BufRead;
     use std::ops::ControlFlow;
-    use std::sync::atomic::Ordering;
-    use strix_run::hardware::Hardware;
-    use strix_run::planner::Request;
-    use strix_run::runtime::load::{plan_and_load, plan_summary, LoadOptions, MemoryComparison};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use strix_run::runtime::load::{load, plan_summary, LoadOptions, MemoryComparison};
     use strix_run::runtime::session::{
-        ChatMessage, GenerateOptions, GenerateStats, SamplingOptions, Session, INTERRUPT,
+        ChatMessage, GenerateOptions, GenerateStats, SamplingOptions, Session, StopReason,
+        INTERRUPT,
     };
 
+    /// Set while the chat waits for a line: Ctrl-C then says how to leave.
+    static AT_PROMPT: AtomicBool = AtomicBool::new(false);
+    /// Set once that hint was shown; a second Ctrl-C at the same prompt leaves.
+    static HINTED: AtomicBool = AtomicBool::new(false);
+
     /// Ctrl-C stops the generation in progress (prompt evaluation included) through the
-    /// runtime's interrupt flag; without a handler it would end the process.
+    /// runtime's interrupt flag; without a handler it would end the process. At an idle
+    /// chat prompt it says how to leave, and a second one leaves (exit 130).
     fn install_ctrl_c() {
-        let _ = ctrlc::set_handler(|| INTERRUPT.store(true, Ordering::SeqCst));
+        let _ = ctrlc::set_handler(|| {
+            if AT_PROMPT.load(Ordering::SeqCst) {
+                if HINTED.swap(true, Ordering::SeqCst) {
+                    eprintln!();
+                    std::process::exit(crate::cli::EXIT_INTERRUPTED);
+                }
+                eprint!("\n(Ctrl-D or another Ctrl-C ends the chat; Ctrl-C during an answer stops it)\n> ");
+            } else {
+                INTERRUPT.store(true, Ordering::SeqCst);
+            }
+        });
+    }
+
+    /// Refuses impossible sampling values before anything is planned or loaded.
+    pub fn check_sampling(args: &RunArgs) -> anyhow::Result<()> {
+        options(args).sampling.validate()?;
+        Ok(())
+    }
+
+    /// Writes generated text as it comes; a failed write stops the generation and is
+    /// kept to be reported.
+    struct TextOut {
+        quiet: bool,
+        failed: Option<crate::cli::output::OutputError>,
+    }
+
+    impl TextOut {
+        fn token(&mut self, piece: &str) -> ControlFlow<()> {
+            if self.quiet {
+                return ControlFlow::Continue(());
+            }
+            let written = crate::cli::output::write_fmt(format_args!("{piece}"))
+                .and_then(|()| crate::cli::output::flush());
+            match written {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => {
+                    self.failed = Some(e);
+                    ControlFlow::Break(())
+                }
+            }
+        }
+
+        /// The write error, if one stopped the generation.
+        fn check(&mut self, stats: &GenerateStats) -> anyhow::Result<()> {
+            match self.failed.take() {
+                Some(e) => Err(anyhow::Error::from(e).context(format!(
+                    "the generated text could not be written ({} tokens generated; generation stopped)",
+                    stats.generated_tokens
+                ))),
+                None => Ok(()),
+            }
+        }
+    }
+
+    /// Reads one chat line; a line that is not UTF-8 is refused and the chat goes on.
+    /// `None` at the end of input.
+    fn read_chat_line(stdin: &std::io::Stdin) -> anyhow::Result<Option<String>> {
+        loop {
+            HINTED.store(false, Ordering::SeqCst);
+            AT_PROMPT.store(true, Ordering::SeqCst);
+            eprint!("> ");
+            let mut bytes = Vec::new();
+            let read = stdin.lock().read_until(b'\n', &mut bytes);
+            AT_PROMPT.store(false, Ordering::SeqCst);
+            if read.context("reading the chat from standard input")? == 0 {
+                return Ok(None);
+            }
+            match String::from_utf8(bytes) {
+                Ok(line) => return Ok(Some(line)),
+                Err(e) => eprintln!(
+                    "that line is not UTF-8 text (invalid byte at position {}); it was not sent, type it again",
+                    e.utf8_error().valid_up_to()
+                ),
+            }
+        }
     }
 
     fn options(args: &RunArgs) -> GenerateOptions {
@@ -219,16 +325,18 @@ mod engine {
         );
     }
 
-    pub fn run(
-        args: &RunArgs,
-        path: &std::path::Path,
-        hw: Hardware,
-        request: Request,
-    ) -> anyhow::Result<()> {
+    pub fn run(args: &RunArgs, prompt: Option<String>, planned: Planned) -> anyhow::Result<()> {
+        let Planned {
+            meta,
+            plan,
+            hw,
+            request,
+        } = planned;
+        let path = meta.path.clone();
         let mut opts = LoadOptions::new(request, hw);
         opts.progress = !args.json;
         let loaded =
-            plan_and_load(path, &opts).with_context(|| format!("loading {}", path.display()))?;
+            load(meta, plan, &opts).with_context(|| format!("loading {}", path.display()))?;
         if !args.json {
             for a in &loaded.attempts {
                 eprintln!(
@@ -249,25 +357,27 @@ mod engine {
         install_ctrl_c();
         let mut session = Session::new(loaded);
         let gen = options(args);
-        let mut on_token = |piece: &str| {
-            if !args.json {
-                print!("{piece}");
-                let _ = std::io::stdout().flush();
-            }
-            ControlFlow::Continue(())
+        let mut text_out = TextOut {
+            quiet: args.json,
+            failed: None,
         };
-        match &args.prompt {
+        match prompt {
             Some(prompt) => {
-                let stats = session.generate(prompt, &gen, &mut on_token)?;
+                let stats = session.generate(&prompt, &gen, &mut |p| text_out.token(p))?;
+                text_out.check(&stats)?;
                 if args.json {
                     let report = session.loaded().report();
-                    return print_json(&serde_json::json!({
+                    print_json(&serde_json::json!({
                         "plan": report.plan, "load_seconds": report.load_seconds, "attempts": report.attempts,
                         "memory": report.memory, "actual_memory": report.actual, "stats": stats,
-                    }));
+                    }))?;
+                } else {
+                    outln!();
+                    report(&stats);
                 }
-                println!();
-                report(&stats);
+                if stats.stop_reason == StopReason::Cancelled {
+                    return Err(crate::cli::Interrupted.into());
+                }
             }
             None => {
                 let mut messages: Vec<ChatMessage> = Vec::new();
@@ -276,19 +386,15 @@ mod engine {
                 }
                 eprintln!("chat: type a message, Ctrl-C stops an answer, Ctrl-D ends");
                 let stdin = std::io::stdin();
-                loop {
-                    eprint!("> ");
-                    let mut line = String::new();
-                    if stdin.lock().read_line(&mut line)? == 0 {
-                        break;
-                    }
+                while let Some(line) = read_chat_line(&stdin)? {
                     let line = line.trim();
                     if line.is_empty() {
                         continue;
                     }
                     messages.push(ChatMessage::new("user", line));
-                    let stats = session.chat(&messages, &gen, &mut on_token)?;
-                    println!();
+                    let stats = session.chat(&messages, &gen, &mut |p| text_out.token(p))?;
+                    text_out.check(&stats)?;
+                    outln!();
                     report(&stats);
                     messages.push(ChatMessage::new("assistant", stats.text.clone()));
                 }
@@ -301,10 +407,12 @@ mod engine {
 #[cfg(not(feature = "runtime"))]
 mod engine {
     use super::*;
-    use strix_run::hardware::Hardware;
-    use strix_run::planner::Request;
 
-    pub fn run(_: &RunArgs, _: &std::path::Path, _: Hardware, _: Request) -> anyhow::Result<()> {
+    pub fn check_sampling(_: &RunArgs) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    pub fn run(_: &RunArgs, _: Option<String>, _: Planned) -> anyhow::Result<()> {
         bail!("this strix-run was built without llama.cpp (--no-default-features): it can plan (--dry-run) but not run models")
     }
 }

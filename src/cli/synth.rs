@@ -1,7 +1,9 @@
 //! `strix-run synth --preset NAME --quant Q --out PATH [--sparse] [--shards N]`.
 
 use super::format::{bytes, params, print_json};
+use super::output::outln;
 use std::path::PathBuf;
+use strix_run::files::Existing;
 use strix_run::model::synth::{synth, SynthRequest};
 
 /// Arguments of `synth`.
@@ -26,6 +28,9 @@ pub struct SynthArgs {
     /// Seed for the random weights.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Replace files already at the output path(s).
+    #[arg(long)]
+    pub force: bool,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -40,6 +45,13 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
         sparse: args.sparse,
         shards: args.shards,
         seed: args.seed,
+        existing: if args.force {
+            Existing::Replace
+        } else {
+            Existing::Refuse {
+                hint: "pass --force to replace it",
+            }
+        },
     })?;
     if args.json {
         return print_json(&serde_json::json!({
@@ -51,9 +63,9 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
         }));
     }
     for f in &summary.files {
-        println!("wrote {}", f.display());
+        outln!("wrote {}", f.display());
     }
-    println!(
+    outln!(
         "{} parameters, {} of tensors, {} in {} file{}{}",
         params(summary.params),
         bytes(summary.tensor_bytes),

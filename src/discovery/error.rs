@@ -32,6 +32,9 @@ pub enum DiscoveryError {
     /// The file could not be read as a model.
     #[error(transparent)]
     Unreadable(#[from] GgufError),
+    /// The path names something that is not a readable regular file.
+    #[error(transparent)]
+    File(#[from] crate::files::FileError),
     /// An alias whose model is not on this machine and whose shape strix-run does not
     /// know, so there is no what-if plan either.
     #[error("no local file matches alias '{alias}', and strix-run has no built-in shape for it, so it cannot plan it before download.{}", searched_list(.searched))]

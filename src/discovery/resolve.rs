@@ -156,18 +156,26 @@ fn fragment_match(query: &str, m: &FoundModel) -> Option<u8> {
 fn as_path(query: &str, cfg: &DiscoveryConfig) -> Result<Option<PathBuf>, DiscoveryError> {
     let trimmed = query.trim();
     let path = cfg.expand_home(trimmed);
-    if path.is_file() {
-        return Ok(Some(path));
-    }
     let looks_like_path = trimmed.starts_with(['/', '\\', '.', '~'])
         || trimmed.to_ascii_lowercase().ends_with(".gguf");
-    if !looks_like_path {
-        return Ok(None);
+    match std::fs::metadata(&path) {
+        Ok(meta) if meta.is_file() => Ok(Some(path)),
+        _ if !looks_like_path => Ok(None),
+        Ok(meta) if meta.is_dir() => Err(DiscoveryError::NotAFile { path }),
+        // A FIFO, socket or device: named as what it is (opening a FIFO would block).
+        Ok(_) => Err(crate::files::check_regular(&path)
+            .err()
+            .map_or(DiscoveryError::PathNotFound { path }, DiscoveryError::File)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(DiscoveryError::PathNotFound { path })
+        }
+        // A symbolic link loop, a permission error: said as it is.
+        Err(e) => Err(DiscoveryError::File(crate::files::FileError::from_io(
+            &path,
+            "cannot read",
+            e,
+        ))),
     }
-    if path.is_dir() {
-        return Err(DiscoveryError::NotAFile { path });
-    }
-    Err(DiscoveryError::PathNotFound { path })
 }
 
 fn open_path(path: &Path) -> Result<Resolved, DiscoveryError> {

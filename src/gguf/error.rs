@@ -156,14 +156,9 @@ pub enum Problem {
 /// An error from reading or writing GGUF files.
 #[derive(Debug, thiserror::Error)]
 pub enum GgufError {
-    /// The file could not be opened or its size read.
-    #[error("{path}: cannot open: {source}")]
-    Open {
-        /// the file
-        path: PathBuf,
-        /// the cause
-        source: io::Error,
-    },
+    /// The file could not be opened, is not a regular file, or its size could not be read.
+    #[error(transparent)]
+    Open(#[from] crate::files::FileError),
     /// An I/O error other than an early end of file.
     #[error("{path}: read error at offset {offset}: {source}")]
     Io {
@@ -175,12 +170,14 @@ pub enum GgufError {
         source: io::Error,
     },
     /// The file's bytes are not a valid GGUF header.
-    #[error("{path}: offset {offset}: {problem}. {hint}", hint = problem_hint(.problem))]
+    #[error("{path}: offset {offset}: {problem}. {hint}", hint = problem_hint(.problem, *.file_size))]
     Malformed {
         /// the file
         path: PathBuf,
         /// where reading stopped
         offset: u64,
+        /// the file's size in bytes
+        file_size: u64,
         /// what is wrong
         problem: Problem,
     },
@@ -232,19 +229,33 @@ pub enum GgufError {
     },
 }
 
-fn problem_hint(problem: &Problem) -> &'static str {
+/// A count of this size or less is one a real header holds (tokens, keys, tensors): when
+/// it does not fit in the bytes left, the file was more likely cut than corrupted.
+const PLAUSIBLE_COUNT: u64 = u32::MAX as u64;
+
+fn problem_hint(problem: &Problem, file_size: u64) -> String {
+    let cut = |part: &str| {
+        format!(
+            "The file is {file_size} bytes long and ends inside its {part}: it looks cut short \
+             (an interrupted download or copy): download it again."
+        )
+    };
     match problem {
-        Problem::BadMagic(_) => "Check that the path points to a .gguf model file.",
-        Problem::Truncated { .. } | Problem::DataPastEnd { .. } => {
-            "The file is incomplete: download it again."
-        }
+        Problem::BadMagic(_) => "Check that the path points to a .gguf model file.".into(),
+        Problem::Truncated { .. } => cut("header"),
+        Problem::DataPastEnd { .. } => cut("tensor data"),
+        Problem::CountTooLarge { count, .. } if *count <= PLAUSIBLE_COUNT => format!(
+            "The file is {file_size} bytes long: it looks cut short (an interrupted download \
+             or copy), or it is corrupt: download it again."
+        ),
         Problem::UnsupportedVersion(_) => {
-            "Convert the model again with a current llama.cpp (convert_hf_to_gguf.py)."
+            "Convert the model again with a current llama.cpp (convert_hf_to_gguf.py).".into()
         }
         Problem::UnknownGgmlType { .. } | Problem::RemovedGgmlType { .. } => {
             "The file needs a different llama.cpp version than the one strix-run is built with."
+                .into()
         }
-        _ => "The file is corrupt or was not written by a GGUF writer: download it again.",
+        _ => "The file is corrupt or was not written by a GGUF writer: download it again.".into(),
     }
 }
 

@@ -12,7 +12,6 @@ use super::types::{GgmlType, GGML_TYPE_COUNT};
 use super::value::{GgufArray, GgufValue, ValueType};
 use serde::Serialize;
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
@@ -175,15 +174,17 @@ pub struct ReadStats {
 
 /// Reads the header of the GGUF file at `path`.
 pub fn read_file(path: &Path) -> Result<(GgufHeader, ReadStats), GgufError> {
-    let file = File::open(path).map_err(|source| GgufError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let file = crate::files::open_regular(path)?;
     let mut counting = Counting {
         inner: file,
         bytes_read: 0,
     };
     let header = read_header(&mut counting, path)?;
+    tracing::debug!(
+        path = %path.display(),
+        bytes_read = counting.bytes_read,
+        "read GGUF header"
+    );
     Ok((
         header,
         ReadStats {
@@ -267,6 +268,7 @@ impl<R: Read + Seek> Source<R> {
         GgufError::Malformed {
             path: self.path.clone(),
             offset: self.pos,
+            file_size: self.len,
             problem,
         }
     }
@@ -349,6 +351,7 @@ impl<R: Read + Seek> Source<R> {
         String::from_utf8(buf).map_err(|_| GgufError::Malformed {
             path: self.path.clone(),
             offset: start,
+            file_size: self.len,
             problem: Problem::InvalidUtf8 { what },
         })
     }

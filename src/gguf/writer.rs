@@ -9,6 +9,7 @@ use super::error::GgufError;
 use super::reader::{ByteOrder, TensorInfo, DEFAULT_ALIGNMENT, MAX_DIMS};
 use super::types::GgmlType;
 use super::value::{GgufArray, GgufValue};
+use crate::files::{Existing, PendingFile};
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -173,7 +174,25 @@ impl GgufWriter {
 
     /// Writes the file. With [`TensorData::Sparse`] only the header is written and
     /// the file is extended to its full size without writing the data.
+    ///
+    /// The file is written beside `path` and renamed into place once complete: a failed
+    /// write (a full disk) leaves no partial file. An existing file is replaced.
     pub fn write(&self, path: &Path, data: TensorData<'_>) -> Result<WriteSummary, GgufError> {
+        let mut pending = PendingFile::create(path, Existing::Replace)?;
+        let summary = self.write_to(pending.file(), path, data)?;
+        pending.commit()?;
+        Ok(summary)
+    }
+
+    /// Writes the file into `file` (from its start); `path` names it in errors. With
+    /// [`TensorData::Sparse`] only the header is written and the file is extended to its
+    /// full size without writing the data.
+    pub fn write_to(
+        &self,
+        file: &mut File,
+        path: &Path,
+        data: TensorData<'_>,
+    ) -> Result<WriteSummary, GgufError> {
         let werr = |source| GgufError::Write {
             path: path.to_path_buf(),
             source,
@@ -181,7 +200,7 @@ impl GgufWriter {
         let header = self.header_bytes();
         let header_bytes = header.len() as u64;
         let file_bytes = header_bytes + self.data_bytes;
-        let file = File::create(path).map_err(werr)?;
+        file.seek(SeekFrom::Start(0)).map_err(werr)?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         out.write_all(&header).map_err(werr)?;
         match data {

@@ -44,28 +44,46 @@ pub enum DetectError {
     },
 }
 
+fn parse_location(field: &str, line: &usize, column: &usize) -> String {
+    if field.is_empty() || field == "." {
+        format!("line {line}, column {column}")
+    } else {
+        format!("field `{field}` (line {line}, column {column})")
+    }
+}
+
 /// Reading or writing a hardware profile (JSON) failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
     /// The profile could not be read.
-    #[error("cannot read hardware profile {path}: {source}; check the path given to --hw-profile")]
+    #[error("cannot read the hardware profile: {source}; check the path given to --hw-profile")]
     Read {
-        /// the profile file
-        path: PathBuf,
-        /// the I/O error
+        /// Why (names the file: missing, not a regular file, unreadable).
         #[source]
-        source: io::Error,
+        source: crate::files::FileError,
     },
     /// The profile is not a valid hardware description.
     #[error(
-        "hardware profile {path} is not valid: {source}; regenerate it or fix the field named above"
+        "hardware profile {path} is not valid: {location}: {message}; {fix}",
+        location = parse_location(.field, .line, .column),
+        fix = if .field.is_empty() || .field == "." {
+            "it must be the JSON of a hardware description (as `strix-run doctor --json` prints under \"hardware\")"
+        } else {
+            "fix that field (or regenerate the profile)"
+        }
     )]
     Parse {
         /// the profile file
         path: PathBuf,
-        /// the JSON error (with line and column)
-        #[source]
-        source: serde_json::Error,
+        /// The field at fault as a path into the document (`gpu.memory_bytes`), or `.`
+        /// when the document itself is not JSON.
+        field: String,
+        /// 1-based line of the error.
+        line: usize,
+        /// 1-based column of the error.
+        column: usize,
+        /// What is wrong (serde's message without its position).
+        message: String,
     },
     /// The profile could not be serialized.
     #[error("cannot encode the hardware profile for {path}: {source}")]

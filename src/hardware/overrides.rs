@@ -7,58 +7,44 @@ use super::backend::{Backend, BackendRuntime, RuntimeFlavor, RuntimeVersion};
 use super::detect::{detect, DetectConfig};
 use super::error::HardwareError;
 use super::platform::{KernelVersion, Os};
-use super::size::{format_size, parse_size};
+use super::size::format_size;
 use super::ttm::TTM_PAGE_BYTES;
 use super::validate::invalid;
 use super::Hardware;
 
 /// What the user says about the machine, each field overriding detection (or the
-/// preset / profile). Sizes accept "2GiB", "512MB", "1.5GiB" or bytes.
-#[derive(Clone, Debug, Default, PartialEq, Eq, clap::Args)]
+/// preset / profile). The command line's flags fill it (`src/cli/args.rs`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HardwareOverrides {
     /// Describe a named machine instead of this one (strix-halo-128,
     /// strix-halo-128-win, strix-halo-64, rtx-4090, rtx-3090, h100-80).
-    #[arg(long = "hw", value_name = "PRESET", conflicts_with = "hw_profile")]
     pub preset: Option<String>,
     /// Describe the machine saved in this JSON profile instead of this one.
-    #[arg(long = "hw-profile", value_name = "FILE")]
     pub hw_profile: Option<PathBuf>,
     /// Operating system: linux, windows, macos, other.
-    #[arg(long, value_name = "OS")]
     pub os: Option<Os>,
     /// The backends you have, comma separated: cpu, vulkan, hip (rocm), cuda. Replaces
     /// the detected list.
-    #[arg(long = "backend", value_name = "LIST", value_delimiter = ',')]
     pub backends: Option<Vec<Backend>>,
     /// ROCm / HIP SDK / CUDA version (MAJOR.MINOR, e.g. 7.2) of the HIP and CUDA backends.
-    #[arg(long, value_name = "MAJOR.MINOR")]
     pub runtime: Option<RuntimeVersion>,
     /// Who built the HIP runtime: llama-cpp (HIP SDK / ROCm) or ollama (bundled ROCm).
-    #[arg(long = "hip-flavor", value_name = "FLAVOR")]
     pub hip_flavor: Option<RuntimeFlavor>,
     /// BIOS UMA frame buffer (carveout) of the iGPU, e.g. 512MiB, 2GiB, 96GiB.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub carveout: Option<u64>,
     /// Physical RAM installed, carveout included, e.g. 128GiB.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub ram: Option<u64>,
     /// Linux `ttm.pages_limit` in 4 KiB pages (30146560 = 115 GiB); sets the GTT.
-    #[arg(long = "ttm-pages-limit", value_name = "PAGES")]
     pub ttm_pages_limit: Option<u64>,
     /// Linux GTT size, e.g. 115GiB (wins over --ttm-pages-limit for the GTT).
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub gtt: Option<u64>,
     /// Memory of the main GPU: dedicated VRAM, or the carveout of an iGPU.
-    #[arg(long = "gpu-mem", value_name = "SIZE", value_parser = parse_size)]
     pub gpu_mem: Option<u64>,
     /// Physical CPU cores.
-    #[arg(long, value_name = "N")]
     pub cores: Option<u32>,
     /// Hardware threads of the CPU (SMT included). Not the threads the planner uses.
-    #[arg(long = "cpu-threads", value_name = "N")]
     pub cpu_threads: Option<u32>,
     /// Kernel version, e.g. 6.18.4.
-    #[arg(long, value_name = "VERSION")]
     pub kernel: Option<KernelVersion>,
 }
 
@@ -268,7 +254,3 @@ fn set_discrete_memory(hw: &mut Hardware, mem: u64) -> Result<(), HardwareError>
     gpu.free_bytes = None;
     Ok(())
 }
-
-#[cfg(test)]
-#[path = "overrides_tests.rs"]
-mod tests;

@@ -1,7 +1,6 @@
 //! Hardware profiles: a [`Hardware`] saved as JSON, to describe a machine once and
 //! plan for it anywhere (`--hw-profile FILE`).
 
-use std::fs;
 use std::path::Path;
 
 use super::error::{HardwareError, ProfileError};
@@ -11,15 +10,25 @@ impl Hardware {
     /// Reads a profile and checks it is physically possible. The result's `source`
     /// is the profile's path.
     pub fn load_profile(path: &Path) -> Result<Hardware, HardwareError> {
-        let text = fs::read_to_string(path).map_err(|source| ProfileError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let mut hw: Hardware =
-            serde_json::from_str(&text).map_err(|source| ProfileError::Parse {
+        let text = crate::files::read_text(path).map_err(|source| ProfileError::Read { source })?;
+        let deserializer = &mut serde_json::Deserializer::from_str(&text);
+        let mut hw: Hardware = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let field = e.path().to_string();
+            let inner = e.into_inner();
+            let message = inner.to_string();
+            // serde_json appends " at line L column C"; the position is given separately.
+            let message = match message.rfind(" at line ") {
+                Some(i) => message[..i].to_string(),
+                None => message,
+            };
+            ProfileError::Parse {
                 path: path.to_path_buf(),
-                source,
-            })?;
+                field,
+                line: inner.line(),
+                column: inner.column(),
+                message,
+            }
+        })?;
         hw.source = HardwareSource::Profile(path.to_path_buf());
         hw.validate()?;
         Ok(hw)
@@ -31,9 +40,12 @@ impl Hardware {
             path: path.to_path_buf(),
             source,
         })?;
-        fs::write(path, text + "\n").map_err(|source| ProfileError::Write {
+        crate::files::write_atomically(path, crate::files::Existing::Replace, |f| {
+            std::io::Write::write_all(f, (text + "\n").as_bytes())
+        })
+        .map_err(|source| ProfileError::Write {
             path: path.to_path_buf(),
-            source,
+            source: std::io::Error::other(source),
         })
     }
 }
@@ -71,7 +83,7 @@ mod tests {
         assert!(msg.contains("nope.json"), "{msg}");
 
         let bad = dir.path().join("bad.json");
-        fs::write(&bad, r#"{"os": "linux", "cpu": 3}"#)?;
+        std::fs::write(&bad, r#"{"os": "linux", "cpu": 3}"#)?;
         let msg = Hardware::load_profile(&bad)
             .err()
             .map(|e| e.to_string())
@@ -114,7 +126,7 @@ mod tests {
     fn a_minimal_hand_written_profile_loads() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("min.json");
-        fs::write(
+        std::fs::write(
             &path,
             r#"{"os":"linux","cpu":{"physical_cores":8,"logical_threads":16},
                "ram_total_bytes":34359738368,"ram_available_bytes":30000000000,

@@ -63,6 +63,16 @@ pub fn parse_size(input: &str) -> Result<u64, SizeError> {
     if text.is_empty() {
         return Err(SizeError::Empty);
     }
+    if let Some(rest) = text.strip_prefix(['-', '+']) {
+        return Err(SizeError::BadNumber {
+            input: input.to_string(),
+            problem: if text.starts_with('-') && !rest.trim().is_empty() {
+                "a size cannot be negative"
+            } else {
+                "a size takes no sign"
+            },
+        });
+    }
     let unit_start = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
@@ -207,10 +217,14 @@ mod tests {
             parse_size("1.5"),
             Err(SizeError::BadNumber { .. })
         ));
-        assert!(matches!(
+        // The sign is the problem, not the unit.
+        assert_eq!(
             parse_size("-1GB"),
-            Err(SizeError::UnknownUnit { .. })
-        ));
+            Err(SizeError::BadNumber {
+                input: "-1GB".into(),
+                problem: "a size cannot be negative"
+            })
+        );
         assert!(matches!(
             parse_size("2 parsecs"),
             Err(SizeError::UnknownUnit { .. })

@@ -11,7 +11,15 @@
 //! can load and run the synthetic file quickly on a CPU, one per llama.cpp architecture the
 //! seed presets use (plus `llama`).
 
-use super::synth::SynthError;
+/// No preset has the name asked for ([`find_preset`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown preset '{name}'; known presets: {known}")]
+pub struct UnknownPreset {
+    /// the name asked for
+    pub name: String,
+    /// the names that exist
+    pub known: String,
+}
 
 /// Mixture-of-experts hyperparameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -598,12 +606,12 @@ pub fn presets() -> &'static [Preset] {
 }
 
 /// The preset called `name` (or with that alias), case-insensitively.
-pub fn find_preset(name: &str) -> Result<&'static Preset, SynthError> {
+pub fn find_preset(name: &str) -> Result<&'static Preset, UnknownPreset> {
     let wanted = name.trim();
     presets()
         .iter()
         .find(|p| p.names().any(|n| n.eq_ignore_ascii_case(wanted)))
-        .ok_or_else(|| SynthError::UnknownPreset {
+        .ok_or_else(|| UnknownPreset {
             name: name.to_string(),
             known: presets()
                 .iter()

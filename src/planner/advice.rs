@@ -4,8 +4,8 @@
 //! repository among them): `docs/facts.md`, 'Memory pools', 'Backends' and 'Measured
 //! speeds of the seed'.
 
+use super::candidate::{check, Candidate};
 use super::memory::{estimate, Placement};
-use super::search::{check, Candidate};
 use super::{KvType, Request};
 use crate::hardware::{
     AllocationPool, Backend, GpuVendor, Hardware, KernelVersion, Os, RuntimeFlavor,

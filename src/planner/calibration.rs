@@ -33,6 +33,34 @@
 //! Scaling every term of a side uniformly changes the predicted speeds, not the
 //! ranking of placements within that side; the planner's choices between CPU and GPU
 //! (and between splits) do move with the relative scales.
+//!
+//! # Plausibility
+//!
+//! A correction only repairs constants that are somewhat off; a factor of 100 means the
+//! measurement (or the model file, or a hand edit) is wrong, and applying it would
+//! predict absurd speeds (a scale of 0 predicts 0.0 tok/s). So:
+//!
+//! - a generation scale must lie in [`TG_SCALE_RANGE`] (1/50 to 20) and a prompt scale
+//!   in [`PP_SCALE_RANGE`] (1/50 to 50). Generation is memory-bound and predicted from
+//!   the machine's own measured bandwidth: the default constants reproduce their data
+//!   within 9%, and on machines they were not fitted to they were off by 0.59x to 0.8x
+//!   (an H200 with CUDA, `measurements/results/2026-11-26-nvidia-h200*.json`), so 20x
+//!   above is far beyond any real error. Below, the range reaches 1/50: a CPU that other
+//!   work shares still measures a real (slow) speed, and Gemma 3 270M on a 2-core VM
+//!   that two compilers kept busy measured x0.09 of the prediction. Prompt speed uses one FLOP/s constant for every
+//!   GPU of a backend, fitted to Strix Halo's iGPU (7-8.6 TFLOP/s effective); a
+//!   datacenter GPU reaches roughly 20x that (an H100 processes an 8B model's prompt at
+//!   some 10,000 tok/s, ~170 TFLOP/s), hence the wider range. A file
+//!   holding a scale outside its range (or one that is not a finite positive number) is
+//!   refused by [`CalibrationFile::load`], naming the machine, the backend and the value.
+//! - a bench run is only recorded when [`CalibrationRun::check`] finds it plausible:
+//!   speeds that are finite and not negative, something measured, each measured /
+//!   predicted ratio inside the scale range of its side, and samples that scatter by at
+//!   most [`MAX_SPREAD`] (relative standard deviation, judged from at least
+//!   [`MIN_SPREAD_SAMPLES`] repetitions). [`CalibrationFile::record`]
+//!   applies the same check (without the spread, which the run does not carry) and
+//!   returns the runs it refused; runs already in a file that fail it are left out of
+//!   the fit.
 
 use super::speed::SpeedConstants;
 use crate::hardware::{Backend, Hardware, HardwareSource};
@@ -46,19 +74,65 @@ pub const MAX_RUNS: usize = 100;
 /// The file format version written by this build.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// The plausible generation scales: measured / predicted generation speed between
+/// 1/50 and 20 (see the module docs, "Plausibility").
+pub const TG_SCALE_RANGE: (f64, f64) = (0.02, 20.0);
+
+/// The plausible prompt scales: measured / predicted prompt speed between 1/50 and 50
+/// (see the module docs, "Plausibility").
+pub const PP_SCALE_RANGE: (f64, f64) = (0.02, 50.0);
+
+/// The most a run's samples may scatter, as relative standard deviation (sample standard
+/// deviation / mean), for the run to be recorded. A calibrated prediction claims ±10%
+/// (half of [`SpeedConstants::spread`]); samples that scatter by more than 25% measured
+/// something besides the model (another program's load, throttling, a first repetition
+/// that still loaded weights), and their mean cannot back that claim.
+pub const MAX_SPREAD: f64 = 0.25;
+
 /// Why the calibration file could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum CalibrationError {
     /// Neither `XDG_CONFIG_HOME` nor `HOME` is set.
     #[error("no configuration directory: set XDG_CONFIG_HOME or HOME")]
     NoConfigDir,
-    /// Reading or writing failed.
+    /// Reading or writing the file failed, or the path is no regular file (a FIFO, a
+    /// directory).
+    #[error(
+        "{0} (this is the speed calibration file: fix or remove what is at that path, or \
+         plan with --no-calibration)"
+    )]
+    File(#[from] crate::files::FileError),
+    /// Creating the file's directory or serializing the calibration failed.
     #[error("{path}: {source}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The error.
         source: std::io::Error,
+    },
+    /// A correction in the file is outside its plausible range.
+    #[error(
+        "{path}: the {side} scale of the {backend} correction for machine '{machine}' is \
+         {value}, outside the plausible range {} to {} (a correction that large means a \
+         measurement was wrong, not the speed model). Delete that machine's entry from \
+         the file (or delete the file), then run `strix-run bench` again to calibrate; \
+         until then `--no-calibration` plans with the default constants",
+        .range.0,
+        .range.1
+    )]
+    ImplausibleScale {
+        /// The file.
+        path: PathBuf,
+        /// The machine key ([`machine_key`]).
+        machine: String,
+        /// The backend (`cpu`, `vulkan`, ...).
+        backend: String,
+        /// `generation` or `prompt`.
+        side: &'static str,
+        /// The scale found.
+        value: f64,
+        /// The plausible range ([`TG_SCALE_RANGE`] or [`PP_SCALE_RANGE`]).
+        range: (f64, f64),
     },
     /// The file is not a calibration file this build understands.
     #[error("{path} is not a valid calibration file ({source}); delete it to start over")]
@@ -139,6 +213,165 @@ pub struct CalibrationRun {
     pub measured_pp: f64,
 }
 
+/// Whether `value` is a finite number inside `range` (both ends included).
+fn in_range(value: f64, range: (f64, f64)) -> bool {
+    value.is_finite() && value >= range.0 && value <= range.1
+}
+
+/// The fewest samples whose scatter is judged: the standard deviation of two samples is
+/// too rough an estimate to refuse a run on (two calm samples 20 % apart already read as
+/// 28 %); with fewer, only the ratio counts.
+pub const MIN_SPREAD_SAMPLES: usize = 3;
+
+/// Sample standard deviation / mean of `samples`: how much repetitions of one test
+/// scattered. `None` for fewer than [`MIN_SPREAD_SAMPLES`] samples, or when the mean is
+/// not a positive finite number (the mean itself is then refused by
+/// [`CalibrationRun::check`]).
+pub fn relative_spread(samples: &[f64]) -> Option<f64> {
+    if samples.len() < MIN_SPREAD_SAMPLES {
+        return None;
+    }
+    let n = samples.len() as f64;
+    let mean = samples.iter().sum::<f64>() / n;
+    if !mean.is_finite() || mean <= 0.0 {
+        return None;
+    }
+    let var = samples.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    let rsd = var.sqrt() / mean;
+    rsd.is_finite().then_some(rsd)
+}
+
+/// How much the samples behind a run scattered, per side, as relative standard
+/// deviation ([`relative_spread`]); `None` where unknown (fewer than [`MIN_SPREAD_SAMPLES`] repetitions).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Spread {
+    /// Of the generation samples.
+    pub tg: Option<f64>,
+    /// Of the prompt samples.
+    pub pp: Option<f64>,
+}
+
+impl Spread {
+    /// Nothing known about the scatter.
+    pub const UNKNOWN: Spread = Spread { tg: None, pp: None };
+
+    /// The spread of a run's generation and prompt samples (tokens per second of each
+    /// repetition; an empty slice for a side not measured).
+    pub fn of_samples(tg: &[f64], pp: &[f64]) -> Spread {
+        Spread {
+            tg: relative_spread(tg),
+            pp: relative_spread(pp),
+        }
+    }
+}
+
+/// Why a bench run is not recorded (see the module docs, "Plausibility").
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ImplausibleRun {
+    /// A speed that is negative, infinite or not a number.
+    #[error("the {what} speed is {value} tok/s, which is no speed (it must be a finite number, 0 when not measured)")]
+    NotASpeed {
+        /// Which one (`measured generation`, `predicted prompt`, ...).
+        what: &'static str,
+        /// The value.
+        value: f64,
+    },
+    /// Neither generation nor prompt speed was measured.
+    #[error("nothing was measured (the generation and prompt speeds are both 0)")]
+    NothingMeasured,
+    /// Measured / predicted outside the plausible range of that side.
+    #[error(
+        "the measured {side} speed, {measured:.3} tok/s, is x{ratio:.3} the predicted \
+         {predicted:.3} tok/s, outside the plausible x{} to x{}: the measurement went wrong \
+         (or the model is not what its file says), and recording it would break the speed \
+         model instead of correcting it",
+        .range.0,
+        .range.1
+    )]
+    Ratio {
+        /// `generation` or `prompt`.
+        side: &'static str,
+        /// Measured tokens per second.
+        measured: f64,
+        /// Predicted tokens per second (default constants).
+        predicted: f64,
+        /// Measured / predicted.
+        ratio: f64,
+        /// The plausible range ([`TG_SCALE_RANGE`] or [`PP_SCALE_RANGE`]).
+        range: (f64, f64),
+    },
+    /// The samples scattered too much for their mean to mean anything.
+    #[error(
+        "the {side} samples scatter by {:.0}% (relative standard deviation), more than \
+         {:.0}%: something besides the model used the machine while it was measured; \
+         close other programs and run `strix-run bench` again (more repetitions, -r, \
+         average out the rest)",
+        .spread * 100.0,
+        MAX_SPREAD * 100.0
+    )]
+    Spread {
+        /// `generation` or `prompt`.
+        side: &'static str,
+        /// The relative standard deviation.
+        spread: f64,
+    },
+}
+
+impl CalibrationRun {
+    /// Whether this run is plausible enough to record: speeds finite and not negative,
+    /// something measured, samples that scatter by at most [`MAX_SPREAD`] (where
+    /// `spread` knows it), and measured / predicted inside [`TG_SCALE_RANGE`] and
+    /// [`PP_SCALE_RANGE`] for each side measured and predicted.
+    pub fn check(&self, spread: Spread) -> Result<(), ImplausibleRun> {
+        for (what, value) in [
+            ("measured generation", self.measured_tg),
+            ("measured prompt", self.measured_pp),
+            ("predicted generation", self.predicted_tg),
+            ("predicted prompt", self.predicted_pp),
+        ] {
+            if !value.is_finite() || value < 0.0 {
+                return Err(ImplausibleRun::NotASpeed { what, value });
+            }
+        }
+        if self.measured_tg == 0.0 && self.measured_pp == 0.0 {
+            return Err(ImplausibleRun::NothingMeasured);
+        }
+        let sides = [
+            (
+                "generation",
+                self.measured_tg,
+                self.predicted_tg,
+                TG_SCALE_RANGE,
+                spread.tg,
+            ),
+            (
+                "prompt",
+                self.measured_pp,
+                self.predicted_pp,
+                PP_SCALE_RANGE,
+                spread.pp,
+            ),
+        ];
+        for (side, measured, _, _, spread) in sides {
+            if let Some(spread) = spread.filter(|&s| measured > 0.0 && s > MAX_SPREAD) {
+                return Err(ImplausibleRun::Spread { side, spread });
+            }
+        }
+        for (side, measured, predicted, range, _) in sides {
+            if measured > 0.0 && predicted > 0.0 && !in_range(measured / predicted, range) {
+                return Err(ImplausibleRun::Ratio {
+                    side,
+                    measured,
+                    predicted,
+                    ratio: measured / predicted,
+                    range,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The fitted correction of one backend.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Correction {
@@ -169,14 +402,20 @@ fn geometric_ratio(pairs: impl Iterator<Item = (f64, f64)>) -> Option<f64> {
 }
 
 impl MachineCalibration {
-    /// Refits every backend's correction from the runs.
+    /// Refits every backend's correction from the runs, leaving out runs that
+    /// [`CalibrationRun::check`] refuses (recorded before it existed).
     pub fn refit(&mut self) {
         self.corrections.clear();
-        let mut backends: Vec<Backend> = self.runs.iter().map(|r| r.backend).collect();
+        let plausible: Vec<&CalibrationRun> = self
+            .runs
+            .iter()
+            .filter(|r| r.check(Spread::UNKNOWN).is_ok())
+            .collect();
+        let mut backends: Vec<Backend> = plausible.iter().map(|r| r.backend).collect();
         backends.sort_by_key(|b| b.to_string());
         backends.dedup();
         for b in backends {
-            let of = || self.runs.iter().filter(move |r| r.backend == b);
+            let of = || plausible.iter().filter(move |r| r.backend == b);
             let tg = geometric_ratio(of().map(|r| (r.measured_tg, r.predicted_tg)));
             let pp = geometric_ratio(of().map(|r| (r.measured_pp, r.predicted_pp)));
             if tg.is_none() && pp.is_none() {
@@ -251,17 +490,13 @@ impl Default for CalibrationFile {
 }
 
 impl CalibrationFile {
-    /// Reads `path`; a missing file is an empty calibration.
+    /// Reads `path`; a missing file is an empty calibration. Only a regular file is
+    /// read (a FIFO there is refused at once instead of blocking), and a file whose
+    /// corrections lie outside [`TG_SCALE_RANGE`] / [`PP_SCALE_RANGE`] is refused with
+    /// [`CalibrationError::ImplausibleScale`].
     pub fn load(path: &Path) -> Result<Self, CalibrationError> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
-            Err(source) => {
-                return Err(CalibrationError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                })
-            }
+        let Some(text) = crate::files::read_text_if_exists(path)? else {
+            return Ok(Self::default());
         };
         let file: CalibrationFile =
             serde_json::from_str(&text).map_err(|source| CalibrationError::Parse {
@@ -274,22 +509,51 @@ impl CalibrationFile {
                 found: file.version,
             });
         }
+        file.check_scales(path)?;
         Ok(file)
     }
 
-    /// Writes `path` (creating its directory), through a temporary file and a rename.
+    /// Refuses a correction outside its plausible range (`path` names the file).
+    fn check_scales(&self, path: &Path) -> Result<(), CalibrationError> {
+        for (machine, m) in &self.machines {
+            for (backend, c) in &m.corrections {
+                for (side, value, range) in [
+                    ("generation", c.tg_scale, TG_SCALE_RANGE),
+                    ("prompt", c.pp_scale, PP_SCALE_RANGE),
+                ] {
+                    if !in_range(value, range) {
+                        return Err(CalibrationError::ImplausibleScale {
+                            path: path.to_path_buf(),
+                            machine: machine.clone(),
+                            backend: backend.clone(),
+                            side,
+                            value,
+                            range,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `path` (creating its directory) atomically: through a temporary file
+    /// beside it that replaces it only once complete.
     pub fn save(&self, path: &Path) -> Result<(), CalibrationError> {
         let io = |source| CalibrationError::Io {
             path: path.to_path_buf(),
             source,
         };
-        if let Some(dir) = path.parent() {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
         let text = serde_json::to_string_pretty(self).map_err(|e| io(std::io::Error::other(e)))?;
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, text + "\n").map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        crate::files::write_atomically(path, crate::files::Existing::Replace, |f| {
+            use std::io::Write;
+            f.write_all(text.as_bytes())?;
+            f.write_all(b"\n")
+        })?;
+        Ok(())
     }
 
     /// The calibration of the machine with `key`.
@@ -297,15 +561,33 @@ impl CalibrationFile {
         self.machines.get(key)
     }
 
-    /// Adds runs for the machine with `key`, keeps the last [`MAX_RUNS`] and refits.
-    pub fn record(&mut self, key: &str, runs: impl IntoIterator<Item = CalibrationRun>) {
+    /// Adds the plausible runs for the machine with `key` ([`CalibrationRun::check`],
+    /// without a spread: check the spread first with the samples), keeps the last
+    /// [`MAX_RUNS`] and refits. Returns the runs it refused, each with the reason.
+    pub fn record(
+        &mut self,
+        key: &str,
+        runs: impl IntoIterator<Item = CalibrationRun>,
+    ) -> Vec<(CalibrationRun, ImplausibleRun)> {
+        let mut refused = Vec::new();
+        let mut accepted = Vec::new();
+        for run in runs {
+            match run.check(Spread::UNKNOWN) {
+                Ok(()) => accepted.push(run),
+                Err(why) => refused.push((run, why)),
+            }
+        }
+        if accepted.is_empty() {
+            return refused;
+        }
         let m = self.machines.entry(key.to_string()).or_default();
-        m.runs.extend(runs);
+        m.runs.extend(accepted);
         if m.runs.len() > MAX_RUNS {
             let drop = m.runs.len() - MAX_RUNS;
             m.runs.drain(..drop);
         }
         m.refit();
+        refused
     }
 }
 
@@ -493,6 +775,178 @@ mod tests {
             CalibrationFile::load(&path),
             Err(CalibrationError::Version { found: 99, .. })
         ));
+    }
+
+    /// A file holding one correction for machine `k`, backend `cpu`.
+    fn file_with_scales(tg: f64, pp: f64) -> String {
+        format!(
+            r#"{{"version": 1, "machines": {{"k": {{"runs": [], "corrections":
+               {{"cpu": {{"tg_scale": {tg:e}, "pp_scale": {pp:e}, "runs": 1}}}}}}}}}}"#
+        )
+    }
+
+    #[test]
+    fn implausible_scales_are_refused_on_load_with_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("calibration.json");
+        for (tg, pp, side) in [
+            (-5.0, 1.0, "generation"),
+            (0.0, 1.0, "generation"),
+            (1e-9, 1.0, "generation"),
+            (1e9, 1.0, "generation"),
+            (1.0, 0.009, "prompt"),
+            (1.0, 1e3, "prompt"),
+        ] {
+            std::fs::write(&path, file_with_scales(tg, pp)).unwrap();
+            let err = CalibrationFile::load(&path).unwrap_err();
+            assert!(
+                matches!(err, CalibrationError::ImplausibleScale { side: s, .. } if s == side),
+                "{tg} {pp}: {err:?}"
+            );
+            let msg = err.to_string();
+            for part in [
+                path.to_str().unwrap(),
+                "machine 'k'",
+                "cpu correction",
+                "outside the plausible range",
+                "strix-run bench",
+                "Delete",
+            ] {
+                assert!(msg.contains(part), "{part:?} missing from: {msg}");
+            }
+        }
+        // the ends of the ranges are plausible
+        for (tg, pp) in [
+            (TG_SCALE_RANGE.0, PP_SCALE_RANGE.0),
+            (TG_SCALE_RANGE.1, PP_SCALE_RANGE.1),
+        ] {
+            std::fs::write(&path, file_with_scales(tg, pp)).unwrap();
+            CalibrationFile::load(&path).unwrap();
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_at_the_path_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("calibration.json");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        // On the old code this read blocks for ever: run it on a thread with a deadline.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p = path.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(CalibrationFile::load(&p).map_err(|e| e.to_string()));
+        });
+        let result = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("loading a FIFO returns instead of blocking");
+        let msg = result.unwrap_err();
+        assert!(msg.contains("FIFO"), "{msg}");
+        assert!(msg.contains("calibration file"), "{msg}");
+    }
+
+    #[test]
+    fn save_replaces_the_file_and_leaves_nothing_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("calibration.json");
+        let mut f = CalibrationFile::default();
+        f.record("k", [run(Backend::Cpu, (10.0, 100.0), (12.0, 90.0))]);
+        f.save(&path).unwrap();
+        f.record("k", [run(Backend::Cpu, (10.0, 100.0), (8.0, 110.0))]);
+        f.save(&path).unwrap();
+        assert_eq!(CalibrationFile::load(&path).unwrap(), f);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["calibration.json"]);
+    }
+
+    #[test]
+    fn implausible_runs_are_not_recorded_and_say_why() {
+        let mut f = CalibrationFile::default();
+        // a noisy one-repetition bench: prompt x0.009 of the prediction
+        let noisy = run(Backend::Cpu, (10.0, 1000.0), (11.0, 9.0));
+        let refused = f.record("k", [noisy.clone()]);
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].0, noisy);
+        let why = refused[0].1.to_string();
+        assert!(why.contains("prompt"), "{why}");
+        assert!(why.contains("x0.009"), "{why}");
+        assert!(why.contains("x0.02 to x50"), "{why}");
+        assert!(f.machine("k").is_none(), "nothing recorded: {f:?}");
+
+        // a plausible run beside it is recorded, alone
+        let good = run(Backend::Cpu, (10.0, 1000.0), (11.0, 900.0));
+        let refused = f.record("k", [noisy, good.clone()]);
+        assert_eq!(refused.len(), 1);
+        let m = f.machine("k").unwrap();
+        assert_eq!(m.runs, [good]);
+        let c = m.correction(Backend::Cpu).unwrap();
+        assert!((c.pp_scale - 0.9).abs() < 1e-12, "{c:?}");
+
+        for (bad, what) in [
+            (
+                run(Backend::Cpu, (10.0, 100.0), (0.0, 0.0)),
+                "nothing was measured",
+            ),
+            (run(Backend::Cpu, (10.0, 100.0), (-5.0, 90.0)), "no speed"),
+            (
+                run(Backend::Cpu, (10.0, 100.0), (f64::NAN, 90.0)),
+                "no speed",
+            ),
+            (
+                run(Backend::Cpu, (10.0, 100.0), (300.0, 90.0)),
+                "generation",
+            ),
+        ] {
+            let why = bad.check(Spread::UNKNOWN).unwrap_err().to_string();
+            assert!(why.contains(what), "{what:?}: {why}");
+        }
+    }
+
+    #[test]
+    fn scattered_samples_are_not_recorded() {
+        let r = run(Backend::Cpu, (10.0, 100.0), (10.0, 100.0));
+        let calm = Spread::of_samples(&[10.0, 10.2, 9.8], &[100.0, 101.0, 99.0]);
+        assert!(
+            calm.tg.unwrap() < 0.03 && calm.pp.unwrap() < 0.02,
+            "{calm:?}"
+        );
+        r.check(calm).unwrap();
+        // one or two samples: the spread is unknown, so only the ratio counts
+        assert_eq!(Spread::of_samples(&[10.0], &[]), Spread::UNKNOWN);
+        assert_eq!(Spread::of_samples(&[10.0, 20.0], &[]), Spread::UNKNOWN);
+        r.check(Spread::UNKNOWN).unwrap();
+        let noisy = Spread::of_samples(&[10.0, 10.0, 10.0], &[150.0, 20.0, 130.0]);
+        let why = r.check(noisy).unwrap_err();
+        assert!(
+            matches!(why, ImplausibleRun::Spread { side: "prompt", .. }),
+            "{why:?}"
+        );
+        assert!(why.to_string().contains("more than 25%"), "{why}");
+        // a side that was not measured has no spread to judge
+        let tg_only = run(Backend::Cpu, (10.0, 100.0), (10.0, 0.0));
+        tg_only.check(noisy).unwrap();
+    }
+
+    #[test]
+    fn runs_recorded_before_the_check_are_left_out_of_the_fit() {
+        let mut m = MachineCalibration {
+            runs: vec![
+                run(Backend::Cpu, (10.0, 1000.0), (20.0, 9.0)),
+                run(Backend::Cpu, (10.0, 1000.0), (20.0, 500.0)),
+            ],
+            corrections: BTreeMap::new(),
+        };
+        m.refit();
+        let c = m.correction(Backend::Cpu).unwrap();
+        assert_eq!(c.runs, 1);
+        assert!((c.pp_scale - 0.5).abs() < 1e-12, "{c:?}");
     }
 
     #[test]

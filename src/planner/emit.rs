@@ -5,7 +5,7 @@
 use super::Plan;
 
 /// Which llama.cpp tool the arguments are for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EmitTarget {
     /// `llama-server` / `llama-cli` (common arguments).
     LlamaServer,

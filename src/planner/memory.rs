@@ -125,6 +125,21 @@ fn pad256(n: u64) -> u64 {
     n.div_ceil(256).saturating_mul(256)
 }
 
+/// The context llama.cpp really makes for a request of `n_ctx` tokens over `n_seq`
+/// sequences (`kv_unified` off, as strix-run loads): `n_ctx` padded to a multiple of
+/// 256, split into sequences each padded to 256 again, and the total made the sum of
+/// the sequences (`llama_context::llama_context` in `src/llama-context.cpp`: `--ctx 1`
+/// gives 256 cells, `--ctx 300` gives 512, `--ctx 4096 --parallel 3` gives 3 × 1536).
+/// Past `u32::MAX` it stops at the largest multiple of 256 (llama.cpp's own `uint32_t`
+/// padding would wrap to 0 and refuse the context).
+pub fn effective_n_ctx(n_ctx: u32, n_seq: u32) -> u32 {
+    let n_seq = u64::from(n_seq.max(1));
+    let total = pad256(u64::from(n_ctx.max(1)));
+    let per_seq = pad256(total / n_seq).max(256);
+    let effective = per_seq.saturating_mul(n_seq);
+    u32::try_from(effective).unwrap_or(u32::MAX - 255)
+}
+
 /// KV cells a block keeps.
 fn kv_cells(model: &ModelMeta, kind: BlockKind, ctx: &ContextShape) -> u64 {
     let n_ctx = pad256(u64::from(ctx.n_ctx.max(1)));

@@ -10,6 +10,7 @@
 
 mod advice;
 pub mod calibration;
+mod candidate;
 pub mod emit;
 pub mod memory;
 pub mod reserve;
@@ -28,7 +29,7 @@ pub use reserve::GpuReserve;
 pub use speed::{Prediction, SpeedConstants};
 
 /// What to optimise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Objective {
     /// Generated tokens per second (chat, writing).
@@ -186,8 +187,12 @@ pub struct Plan {
     pub n_batch: u32,
     /// Physical batch.
     pub n_ubatch: u32,
-    /// Context length.
+    /// Context length llama.cpp will make: the request padded as llama.cpp pads it
+    /// ([`memory::effective_n_ctx`]), and what the memory figures budget.
     pub n_ctx: u32,
+    /// Context length asked for (`--ctx`, or the default); differs from `n_ctx` when
+    /// llama.cpp's padding changes it.
+    pub n_ctx_requested: u32,
     /// Parallel sequences.
     pub n_seq: u32,
     /// Flash attention.
@@ -210,6 +215,48 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// What would make it faster (BIOS, kernel parameters, backends).
     pub advice: Vec<String>,
+}
+
+impl Request {
+    /// The request that pins every value of `plan`, with `base`'s objective, reserves
+    /// and speed constants: planning it gives `plan`'s configuration again, predicted
+    /// with `base`'s constants (how a measured point is compared with the default
+    /// speed model when calibrating).
+    pub fn pinning(plan: &Plan, base: &Request) -> Request {
+        Request {
+            objective: base.objective,
+            n_ctx: Some(plan.n_ctx),
+            n_seq: Some(plan.n_seq),
+            pinned: Pinned {
+                backend: Some(plan.backend),
+                n_gpu_layers: Some(plan.n_gpu_layers),
+                n_cpu_moe: Some(plan.n_cpu_moe),
+                threads: Some(plan.n_threads),
+                threads_batch: Some(plan.n_threads_batch),
+                n_batch: Some(plan.n_batch),
+                n_ubatch: Some(plan.n_ubatch),
+                type_k: Some(plan.type_k),
+                type_v: Some(plan.type_v),
+                flash_attn: Some(plan.flash_attn),
+                use_mmap: Some(plan.use_mmap),
+            },
+            os_reserve_bytes: base.os_reserve_bytes,
+            gpu_reserve_bytes: base.gpu_reserve_bytes,
+            speed: base.speed,
+        }
+    }
+}
+
+impl Plan {
+    /// The context for people: `4096`, or `256 (asked 1)` when llama.cpp's padding
+    /// changed the request.
+    pub fn ctx_label(&self) -> String {
+        if self.n_ctx == self.n_ctx_requested {
+            self.n_ctx.to_string()
+        } else {
+            format!("{} (asked {})", self.n_ctx, self.n_ctx_requested)
+        }
+    }
 }
 
 /// Why no plan could be made.

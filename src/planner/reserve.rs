@@ -36,7 +36,7 @@ impl GpuReserve {
     };
 
     /// CUDA, fitted to the GPU peak (NVML) minus llama.cpp's CUDA buffers at the 42
-    /// points of `bench/results/2026-11-26-nvidia-h200-qwen3-30b.json` (NVIDIA H200,
+    /// points of `measurements/results/2026-11-26-nvidia-h200-qwen3-30b.json` (NVIDIA H200,
     /// CUDA 13.0, driver 580; expert offload, layer splits, `-ngl 0`, the whole model
     /// on the GPU). Least squares gave 0.697 GiB + 2.90 MiB per CPU-resident block +
     /// 0.49 MiB per block with its experts on the CPU, every point within 7.4 MiB; the

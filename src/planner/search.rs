@@ -3,11 +3,12 @@
 //! candidate wins.
 
 use super::advice;
-use super::memory::{estimate, ContextShape, GpuUse, MemoryEstimate, Placement};
+use super::candidate::{check, Candidate, Violation, DEFAULT_UBATCH};
+use super::memory::{estimate, ContextShape, GpuUse, Placement};
 use super::reserve::GpuReserve;
-use super::speed::{predict, GpuLink, Prediction, SpeedConstants, SpeedInputs};
+use super::speed::{predict, GpuLink, SpeedConstants, SpeedInputs};
 use super::{KvType, MemoryReport, Objective, Plan, PlanError, Rejected, Request};
-use crate::hardware::{AllocationPool, Backend, Hardware, MemoryPools, MmapRule, PoolConfig};
+use crate::hardware::{Backend, Hardware, MemoryPools, MmapRule, PoolConfig};
 use crate::model::ModelMeta;
 
 /// Default context when the user asks for none: the seed's production config ran
@@ -15,164 +16,15 @@ use crate::model::ModelMeta;
 const DEFAULT_CTX: u32 = 4096;
 /// llama.cpp's default logical batch (`common_params::n_batch`).
 const DEFAULT_BATCH: u32 = 2048;
-/// llama.cpp's default physical batch, also the seed's best sweep point (batch 512).
-const DEFAULT_UBATCH: u32 = 512;
 /// The most parallel sequences a llama.cpp context takes (`LLAMA_MAX_SEQ` in
 /// src/llama-cparams.h; `llama_context` throws above it).
 const LLAMA_MAX_SEQ: u32 = 256;
-/// Quality cost charged to quantised KV caches when ranking candidates: they are
-/// chosen only when they buy more than this in predicted speed. A policy choice, not a
-/// measurement: llama.cpp's default is f16, and quantised KV costs some accuracy that
-/// no source here quantifies.
-const KV_Q8_PENALTY: f64 = 0.05;
-const KV_Q4_PENALTY: f64 = 0.12;
-/// Cost charged to a physical batch below the default when ranking: prompt speed
-/// suffers (the seed's sweep found batch 512 best), so a smaller one is chosen only
-/// when it buys more than this.
-const SMALL_UBATCH_PENALTY: f64 = 0.02;
-
-/// A budget a candidate broke.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) enum Violation {
-    /// `have` is the budget less `reserve`, the GPU memory kept free.
-    Gpu {
-        need: u64,
-        have: u64,
-        reserve: u64,
-    },
-    Host {
-        need: u64,
-        have: u64,
-    },
-    Shared {
-        need: u64,
-        have: u64,
-    },
-}
-
-impl Violation {
-    pub(super) fn describe(&self, pools: &MemoryPools) -> String {
-        let gb = |b: u64| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64);
-        match self {
-            Violation::Gpu {
-                need,
-                have,
-                reserve,
-            } => {
-                let kept = if *reserve % (1 << 30) == 0 {
-                    format!("{} GiB", *reserve >> 30)
-                } else {
-                    format!("{:.2} GiB", *reserve as f64 / (1u64 << 30) as f64)
-                };
-                let cap = match pools.rules.total_cap_bytes {
-                    Some(c) if c == pools.gpu_budget_bytes => format!(
-                        " (the backend's total allocation cap of {} less {kept} headroom; {})",
-                        gb(c),
-                        pools.rules.source
-                    ),
-                    _ => format!(" (less {kept} headroom)"),
-                };
-                format!("GPU memory: needs {}, budget {}{cap}", gb(*need), gb(*have))
-            }
-            Violation::Host { need, have } => {
-                format!("host RAM: needs {}, budget {}", gb(*need), gb(*have))
-            }
-            Violation::Shared { need, have } => format!(
-                "unified memory (GPU + host share the same RAM): needs {}, budget {}",
-                gb(*need),
-                gb(*have)
-            ),
-        }
-    }
-}
-
-/// Checks a memory estimate against the pools, keeping `reserve` bytes of the GPU
-/// budget free (see [`GpuReserve`]).
-pub(super) fn check(
-    mem: &MemoryEstimate,
-    pools: &MemoryPools,
-    reserve: u64,
-) -> Result<(), Violation> {
-    let gpu = mem.gpu.total();
-    let host = mem.host.total();
-    let gpu_limit = pools.gpu_budget_bytes.saturating_sub(reserve);
-    if gpu > 0 && gpu > gpu_limit {
-        return Err(Violation::Gpu {
-            need: gpu,
-            have: gpu_limit,
-            reserve,
-        });
-    }
-    if host > pools.host_budget_bytes {
-        return Err(Violation::Host {
-            need: host,
-            have: pools.host_budget_bytes,
-        });
-    }
-    // ROCm 7.2's SVM limit: the GPU buffers and their host copy must be resident
-    // together (ROCM_72_TEST.md, via the rules table).
-    let resident_copy = if pools.rules.resident_limit {
-        mem.gpu.weights
-    } else {
-        0
-    };
-    let combined = gpu.saturating_add(host).saturating_add(resident_copy);
-    let limit = match pools.rules.pool {
-        // GPU memory taken from system RAM: both sides come out of the host budget.
-        AllocationPool::SystemRam | AllocationPool::Gtt => Some(pools.host_budget_bytes),
-        AllocationPool::GttAndVram => pools.shared_physical_bytes,
-        _ => pools.shared_physical_bytes.filter(|_| resident_copy > 0),
-    };
-    match limit {
-        Some(have) if combined > have => Err(Violation::Shared {
-            need: combined,
-            have,
-        }),
-        _ => Ok(()),
-    }
-}
-
-/// One feasible configuration.
-#[derive(Debug, Clone)]
-pub(super) struct Candidate {
-    pub backend: Backend,
-    pub placement: Placement,
-    pub ctx: ContextShape,
-    pub mem: MemoryEstimate,
-    pub prediction: Prediction,
-    pub use_mmap: bool,
-    pub gpu_use: GpuUse,
-    pub pools: MemoryPools,
-    /// How GPU memory is kept free below the budget.
-    pub reserve: GpuReserve,
-}
-
-impl Candidate {
-    fn speed(&self, objective: Objective) -> f64 {
-        match objective {
-            Objective::Generate => self.prediction.tg_tok_s,
-            Objective::Prompt => self.prediction.pp_tok_s,
-        }
-    }
-
-    fn score(&self, objective: Objective) -> f64 {
-        let kv_penalty = |t: KvType| match t {
-            KvType::F16 => 0.0,
-            KvType::Q8_0 => KV_Q8_PENALTY,
-            KvType::Q4_0 => KV_Q4_PENALTY,
-        };
-        let penalty = kv_penalty(self.ctx.type_k).max(kv_penalty(self.ctx.type_v));
-        let batch_penalty = if self.ctx.n_ubatch < DEFAULT_UBATCH {
-            SMALL_UBATCH_PENALTY
-        } else {
-            0.0
-        };
-        self.speed(objective) * (1.0 - penalty) * (1.0 - batch_penalty)
-    }
-}
 
 struct Settings {
+    /// The context llama.cpp will make ([`super::memory::effective_n_ctx`]).
     n_ctx: u32,
+    /// The context asked for (pinned or the default).
+    n_ctx_requested: u32,
     n_seq: u32,
     threads: u32,
     threads_batch: u32,
@@ -277,9 +129,12 @@ fn settings(model: &ModelMeta, hw: &Hardware, req: &Request) -> Settings {
     // 2.8 tok/s against 9.8 at 12 (seed article, "The Optimization Sweep").
     let physical = hw.cpu.physical_cores.max(1);
     let (constants, calibrated) = req.speed.unwrap_or((SpeedConstants::SEED_FIT, false));
+    let n_ctx_requested = req.n_ctx.unwrap_or(DEFAULT_CTX.min(train));
+    let n_seq = req.n_seq.unwrap_or(1).max(1);
     Settings {
-        n_ctx: req.n_ctx.unwrap_or(DEFAULT_CTX.min(train)),
-        n_seq: req.n_seq.unwrap_or(1).max(1),
+        n_ctx: super::memory::effective_n_ctx(n_ctx_requested, n_seq),
+        n_ctx_requested,
+        n_seq,
         threads: req.pinned.threads.unwrap_or(physical),
         threads_batch: req
             .pinned
@@ -312,8 +167,8 @@ fn default_mmap(model: &ModelMeta, hw: &Hardware, backend: Backend, pools: &Memo
         }
     }
     // On an iGPU mmap'ed weights would exist twice (page cache + GPU buffer) in the
-    // same RAM; Strix Halo users run --no-mmap / -mmp 0 (facts sheet, kyuz0's
-    // toolboxes benchmark with -mmp 0).
+    // same RAM; Strix Halo users run --no-mmap / -mmp 0 (`docs/facts.md`, "Loading:
+    // mmap and --fit"; kyuz0's toolboxes benchmark with -mmp 0).
     !(backend.is_gpu() && hw.gpu_for(backend).is_some_and(|g| g.integrated))
 }
 
@@ -666,7 +521,17 @@ fn finish(
             reason: v.describe(&c.pools),
         });
     }
-    let warnings = advice::warnings(model, hw, req, &c, s.threads);
+    let mut warnings = advice::warnings(model, hw, req, &c, s.threads);
+    if s.n_ctx != s.n_ctx_requested {
+        warnings.insert(
+            0,
+            format!(
+                "context {} becomes {} tokens: llama.cpp pads the context to a multiple of 256 \
+                 per sequence, and the plan budgets what it allocates",
+                s.n_ctx_requested, s.n_ctx
+            ),
+        );
+    }
     let advice = advice::advice(model, hw, req, &c, blocked.is_some());
     Plan {
         backend: c.backend,
@@ -678,6 +543,7 @@ fn finish(
         n_batch: c.ctx.n_batch,
         n_ubatch: c.ctx.n_ubatch,
         n_ctx: c.ctx.n_ctx,
+        n_ctx_requested: s.n_ctx_requested,
         n_seq: c.ctx.n_seq,
         flash_attn: c.ctx.flash_attn,
         type_k: c.ctx.type_k,

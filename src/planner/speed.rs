@@ -92,8 +92,8 @@ impl SpeedConstants {
     /// calibration replaces all of them with values measured on the user's machine.
     ///
     /// Two constants describe a discrete NVIDIA GPU with CUDA instead, fitted by
-    /// `planner-tests/cuda_fit.rs` to `bench/results/2026-11-26-nvidia-h200.json`
-    /// (`bench/gpu-plan-check` on an H200 with CUDA 13.0: tiny-moe F16, 32 placements,
+    /// `planner-tests/cuda_fit.rs` to `measurements/results/2026-11-26-nvidia-h200.json`
+    /// (`measurements/gpu-plan-check` on an H200 with CUDA 13.0: tiny-moe F16, 32 placements,
     /// -ngl 0-19 and -ncmoe 1-18 at 16 threads, GPU read bandwidth measured there at
     /// 4.25 TB/s): `cuda_block_overhead_s` (55 µs per GPU block per token, against the
     /// iGPU's 71.4 µs) and `pcie_split_overhead_s` (15 µs per hand-over). The second

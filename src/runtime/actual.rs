@@ -15,8 +15,9 @@
 //! - [`reference_greedy`]: llama.cpp's `examples/simple` decode loop in C++ against
 //!   `llama.h` only, the reference [`super::session::Session`] is tested against.
 
+use super::context::Context;
 use super::ffi;
-use super::load::{Context, Model};
+use super::model::Model;
 use serde::Serialize;
 use std::ffi::{c_char, CString};
 use std::path::{Path, PathBuf};
@@ -60,15 +61,29 @@ pub struct ActualBuffer {
     pub compute: u64,
 }
 
-/// One device's allocated bytes (the host last).
+/// One device's memory as llama.cpp reports it: model, context and compute bytes,
+/// either allocated ([`actual_memory`]) or projected without allocating
+/// ([`super::oracle::llama_memory_breakdown`]). The fields only one of the two reports
+/// are `None` in the other and left out of its JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ActualDevice {
-    /// ggml's device name, or `Host` for host memory.
+pub struct DeviceMemory {
+    /// ggml's device name (`Vulkan0`, `ROCm0`, ...); for the host entry `Host` when
+    /// allocated, `CPU` when projected.
     pub name: String,
-    /// Host (system) memory.
+    /// ggml's device description (GPU or CPU model); projections only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Host (system) memory; always the last entry.
     pub is_host: bool,
-    /// The buffer types summed here.
-    pub buffer_types: Vec<String>,
+    /// Memory size the backend reports; projections only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
+    /// Free memory the backend reports; projections only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub free: Option<i64>,
+    /// The buffer types summed here; allocations only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub buffer_types: Option<Vec<String>>,
     /// Weights.
     pub model: u64,
     /// KV cache / recurrent state.
@@ -77,10 +92,25 @@ pub struct ActualDevice {
     pub compute: u64,
 }
 
-impl ActualDevice {
+impl DeviceMemory {
     /// model + context + compute.
     pub fn used(&self) -> u64 {
         self.model + self.context + self.compute
+    }
+
+    /// An allocation entry with nothing counted yet.
+    fn allocated(name: String, is_host: bool) -> Self {
+        DeviceMemory {
+            name,
+            description: None,
+            is_host,
+            total: None,
+            free: None,
+            buffer_types: Some(Vec::new()),
+            model: 0,
+            context: 0,
+            compute: 0,
+        }
     }
 }
 
@@ -88,34 +118,27 @@ impl ActualDevice {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ActualMemory {
     /// Per device: the model's devices in order, then the host entry (always present).
-    pub devices: Vec<ActualDevice>,
+    pub devices: Vec<DeviceMemory>,
     /// Per buffer type, as llama.cpp reports it.
     pub buffers: Vec<ActualBuffer>,
 }
 
 impl ActualMemory {
     /// The host entry.
-    pub fn host(&self) -> &ActualDevice {
+    pub fn host(&self) -> &DeviceMemory {
         self.devices
             .last()
             .expect("ActualMemory always has a host entry")
     }
 
     /// The GPU (non-host) entries.
-    pub fn gpus(&self) -> &[ActualDevice] {
+    pub fn gpus(&self) -> &[DeviceMemory] {
         &self.devices[..self.devices.len().saturating_sub(1)]
     }
 
     fn from_buffers(buffers: Vec<ActualBuffer>) -> Self {
-        let mut devices: Vec<(Option<usize>, ActualDevice)> = Vec::new();
-        let mut host = ActualDevice {
-            name: "Host".to_owned(),
-            is_host: true,
-            buffer_types: Vec::new(),
-            model: 0,
-            context: 0,
-            compute: 0,
-        };
+        let mut devices: Vec<(Option<usize>, DeviceMemory)> = Vec::new();
+        let mut host = DeviceMemory::allocated("Host".to_owned(), true);
         for b in &buffers {
             let target = if b.is_host || b.is_cpu_device || b.device.is_empty() {
                 &mut host
@@ -125,27 +148,23 @@ impl ActualMemory {
                     None => {
                         devices.push((
                             b.model_device,
-                            ActualDevice {
-                                name: b.device.clone(),
-                                is_host: false,
-                                buffer_types: Vec::new(),
-                                model: 0,
-                                context: 0,
-                                compute: 0,
-                            },
+                            DeviceMemory::allocated(b.device.clone(), false),
                         ));
                         devices.len() - 1
                     }
                 };
                 &mut devices[i].1
             };
-            target.buffer_types.push(b.buft.clone());
+            target
+                .buffer_types
+                .get_or_insert_with(Vec::new)
+                .push(b.buft.clone());
             target.model += b.model;
             target.context += b.context;
             target.compute += b.compute;
         }
         devices.sort_by_key(|(i, _)| i.unwrap_or(usize::MAX));
-        let mut devices: Vec<ActualDevice> = devices.into_iter().map(|(_, d)| d).collect();
+        let mut devices: Vec<DeviceMemory> = devices.into_iter().map(|(_, d)| d).collect();
         devices.push(host);
         ActualMemory { devices, buffers }
     }

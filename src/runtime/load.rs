@@ -1,6 +1,8 @@
-//! Loading exactly what the planner planned: [`plan_and_load`] reads the model's header,
-//! plans, and loads the model and a context with every field of the [`Plan`] applied,
-//! stepping down to a smaller plan when llama.cpp cannot load or allocate.
+//! Loading exactly what the planner planned: [`load`] takes the model's header (read
+//! once, by whoever found the model) and a [`Plan`], and loads the model and a context
+//! with every field of the plan applied, stepping down to a smaller plan when llama.cpp
+//! cannot load or allocate. [`plan_and_load`] is the one-call convenience: read the
+//! header, plan, load.
 //!
 //! What each plan field becomes in llama.cpp (`llama_model_params` /
 //! `llama_context_params`):
@@ -37,6 +39,8 @@
 //! thread: the oracle swaps llama.cpp's global logger for the duration of its call.
 
 use super::actual::{actual_memory, tensor_buffer_types, ActualError, ActualMemory, TensorBuffer};
+use super::context::{create_context, Context, ContextSettings};
+use super::model::{load_model, Model, ModelKey};
 use super::{llama_backend, BACKENDS};
 use crate::gguf::GgufError;
 use crate::hardware::{Backend, Hardware};
@@ -45,14 +49,10 @@ use crate::planner::{Plan, PlanError, Planner, Request};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use llama_cpp_sys_2 as sys;
 use serde::Serialize;
-use std::ffi::{c_void, CStr, CString};
+use std::ffi::CString;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::ptr::NonNull;
 use std::time::Instant;
-
-/// llama.cpp's `LLAMA_MAX_SEQ` (src/llama-cparams.h): more sequences are refused.
-const LLAMA_MAX_SEQ: u32 = 256;
 
 /// Deliberate failures for testing the step-down path (see [`LoadOptions::fault`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -79,7 +79,8 @@ pub enum Fault {
 /// How to load.
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
-    /// What the user asks the planner for (pins are honoured).
+    /// What the user asked the planner for: [`plan_and_load`] plans it; [`load`] plans
+    /// the smaller plans of a step-down from it (its pins are honoured).
     pub request: Request,
     /// The machine to plan for.
     pub hardware: Hardware,
@@ -179,8 +180,8 @@ pub enum LoadError {
     ReadModel {
         /// The path.
         path: PathBuf,
-        /// The reader's error.
-        source: GgufError,
+        /// The reader's error (boxed: it is large, and rare).
+        source: Box<GgufError>,
     },
     /// The planner found no plan.
     #[error(transparent)]
@@ -220,7 +221,7 @@ pub fn plan_summary(plan: &Plan) -> String {
         plan.n_gpu_layers,
         plan.n_layer_offloadable,
         plan.n_cpu_moe,
-        plan.n_ctx,
+        plan.ctx_label(),
         plan.n_seq,
         plan.n_batch,
         plan.n_ubatch,
@@ -231,292 +232,6 @@ pub fn plan_summary(plan: &Plan) -> String {
         plan.n_threads_batch,
         if plan.use_mmap { "mmap" } else { "no-mmap" },
     )
-}
-
-/// The context parameters a [`Loaded`] context was created with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct ContextSettings {
-    /// Context size requested.
-    pub n_ctx: u32,
-    /// Logical batch.
-    pub n_batch: u32,
-    /// Physical batch.
-    pub n_ubatch: u32,
-    /// Sequences.
-    pub n_seq_max: u32,
-    /// Generation threads.
-    pub n_threads: i32,
-    /// Prompt threads.
-    pub n_threads_batch: i32,
-    /// `llama_flash_attn_type`: 0 off, 1 on.
-    pub flash_attn: i32,
-    /// ggml type id of the K cache.
-    pub type_k: i32,
-    /// ggml type id of the V cache.
-    pub type_v: i32,
-    /// KV cache and attention on the GPU.
-    pub offload_kqv: bool,
-    /// Full-size sliding-window cache (always off).
-    pub swa_full: bool,
-    /// One KV buffer for all sequences (always off).
-    pub kv_unified: bool,
-}
-
-impl ContextSettings {
-    /// What `plan` asks of the context.
-    pub fn from_plan(plan: &Plan) -> Self {
-        ContextSettings {
-            n_ctx: plan.n_ctx,
-            n_batch: plan.n_batch,
-            n_ubatch: plan.n_ubatch,
-            n_seq_max: plan.n_seq.max(1),
-            n_threads: i32::try_from(plan.n_threads.max(1)).unwrap_or(i32::MAX),
-            n_threads_batch: i32::try_from(plan.n_threads_batch.max(1)).unwrap_or(i32::MAX),
-            flash_attn: i32::from(plan.flash_attn),
-            type_k: plan.type_k.ggml().id() as i32,
-            type_v: plan.type_v.ggml().id() as i32,
-            offload_kqv: plan.backend.is_gpu(),
-            swa_full: false,
-            kv_unified: false,
-        }
-    }
-
-    fn llama(&self) -> sys::llama_context_params {
-        // SAFETY: returns a struct by value.
-        let mut c = unsafe { sys::llama_context_default_params() };
-        c.n_ctx = self.n_ctx;
-        c.n_batch = self.n_batch;
-        c.n_ubatch = self.n_ubatch;
-        c.n_seq_max = self.n_seq_max;
-        c.n_threads = self.n_threads;
-        c.n_threads_batch = self.n_threads_batch;
-        c.flash_attn_type = self.flash_attn as sys::llama_flash_attn_type;
-        c.type_k = self.type_k as sys::ggml_type;
-        c.type_v = self.type_v as sys::ggml_type;
-        c.offload_kqv = self.offload_kqv;
-        c.swa_full = self.swa_full;
-        c.kv_unified = self.kv_unified;
-        c.no_perf = false;
-        c
-    }
-}
-
-/// What decides the model load (a model is reused across attempts when this is equal).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct ModelKey {
-    backend: Backend,
-    n_gpu_layers: u32,
-    n_cpu_moe: u32,
-    use_mmap: bool,
-}
-
-impl ModelKey {
-    fn of(plan: &Plan) -> Self {
-        ModelKey {
-            backend: plan.backend,
-            n_gpu_layers: plan.n_gpu_layers,
-            n_cpu_moe: plan.n_cpu_moe,
-            use_mmap: plan.use_mmap,
-        }
-    }
-}
-
-/// The `--n-cpu-moe` override patterns for `n` blocks, as llama.cpp's `common/arg.cpp`
-/// writes them.
-pub fn n_cpu_moe_patterns(n: u32) -> Vec<String> {
-    (0..n)
-        .map(|i| format!("blk\\.{i}\\.ffn_(up|down|gate|gate_up)_(ch|)exps"))
-        .collect()
-}
-
-/// Load-progress state handed to llama.cpp's callback.
-struct Progress {
-    bar: ProgressBar,
-    abort: bool,
-}
-
-unsafe extern "C" fn progress_callback(progress: f32, user_data: *mut c_void) -> bool {
-    if user_data.is_null() {
-        return true;
-    }
-    // SAFETY: `user_data` is the `Progress` boxed in the model's `Owned`, alive for the
-    // model's lifetime; llama.cpp calls this only from the loading thread.
-    let state = unsafe { &mut *user_data.cast::<Progress>() };
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        if state.abort {
-            return false;
-        }
-        state
-            .bar
-            .set_position((progress.clamp(0.0, 1.0) * 1000.0) as u64);
-        true
-    }))
-    .unwrap_or(false)
-}
-
-/// Memory llama.cpp keeps pointers into while the model exists: the override patterns
-/// and list, the device list, the progress state.
-struct Owned {
-    _patterns: Vec<CString>,
-    overrides: Vec<sys::llama_model_tensor_buft_override>,
-    devices: Vec<sys::ggml_backend_dev_t>,
-    progress: Box<Progress>,
-}
-
-/// A loaded llama.cpp model (`llama_model`), freed on drop.
-pub struct Model {
-    ptr: NonNull<sys::llama_model>,
-    _owned: Box<Owned>,
-    overrides: Vec<String>,
-}
-
-// SAFETY: a loaded llama_model is read-only; llama.cpp allows using it from any thread
-// (llama-cpp-2's LlamaModel is Send + Sync too).
-unsafe impl Send for Model {}
-// SAFETY: as above.
-unsafe impl Sync for Model {}
-
-impl Drop for Model {
-    fn drop(&mut self) {
-        // SAFETY: the pointer came from llama_model_load_from_file and is freed once;
-        // contexts borrowing it are dropped first (Loaded's field order).
-        unsafe { sys::llama_model_free(self.ptr.as_ptr()) };
-    }
-}
-
-impl std::fmt::Debug for Model {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Model")
-            .field("desc", &self.desc())
-            .field("overrides", &self.overrides)
-            .finish()
-    }
-}
-
-impl Model {
-    /// The raw `llama_model *` (valid while `self` lives).
-    pub fn as_ptr(&self) -> *mut sys::llama_model {
-        self.ptr.as_ptr()
-    }
-
-    /// llama.cpp's short description (`llama_model_desc`), e.g. `gemma3 270M Q4_K - Medium`.
-    pub fn desc(&self) -> String {
-        let mut buf = vec![0u8; 256];
-        // SAFETY: buffer valid for its length; llama.cpp NUL-terminates.
-        let n = unsafe { sys::llama_model_desc(self.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-        buf.truncate(usize::try_from(n).unwrap_or(0).min(255));
-        String::from_utf8_lossy(&buf).into_owned()
-    }
-
-    /// Parameters (`llama_model_n_params`).
-    pub fn n_params(&self) -> u64 {
-        // SAFETY: live model.
-        unsafe { sys::llama_model_n_params(self.as_ptr()) }
-    }
-
-    /// Bytes of all weights (`llama_model_size`).
-    pub fn size(&self) -> u64 {
-        // SAFETY: live model.
-        unsafe { sys::llama_model_size(self.as_ptr()) }
-    }
-
-    /// The model's own chat template (`tokenizer.chat_template`), if it has one.
-    pub fn chat_template(&self) -> Option<String> {
-        // SAFETY: live model; the returned string lives as long as the model.
-        let p = unsafe { sys::llama_model_chat_template(self.as_ptr(), std::ptr::null()) };
-        (!p.is_null()).then(|| {
-            // SAFETY: NUL-terminated string owned by the model.
-            unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
-        })
-    }
-
-    /// The tensor buffer-type override patterns the model was loaded with.
-    pub fn overrides(&self) -> &[String] {
-        &self.overrides
-    }
-
-    /// The buffer type of every weight tensor.
-    pub fn tensor_buffer_types(&self) -> Result<Vec<TensorBuffer>, ActualError> {
-        tensor_buffer_types(self)
-    }
-
-    pub(crate) fn vocab(&self) -> *const sys::llama_vocab {
-        // SAFETY: live model; the vocab lives as long as the model.
-        unsafe { sys::llama_model_get_vocab(self.as_ptr()) }
-    }
-}
-
-/// A llama.cpp context (`llama_context`), freed on drop. Only reachable through
-/// [`Loaded`], which keeps its model alive longer.
-pub struct Context {
-    ptr: NonNull<sys::llama_context>,
-    settings: ContextSettings,
-}
-
-// SAFETY: a llama_context may move between threads; it is not shared (no Sync).
-unsafe impl Send for Context {}
-
-impl Drop for Context {
-    fn drop(&mut self) {
-        // SAFETY: from llama_init_from_model, freed once, before its model.
-        unsafe { sys::llama_free(self.ptr.as_ptr()) };
-    }
-}
-
-impl std::fmt::Debug for Context {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context")
-            .field("settings", &self.settings)
-            .finish()
-    }
-}
-
-impl Context {
-    /// The raw `llama_context *` (valid while `self` lives).
-    pub fn as_ptr(&self) -> *mut sys::llama_context {
-        self.ptr.as_ptr()
-    }
-
-    /// What it was created with.
-    pub fn settings(&self) -> &ContextSettings {
-        &self.settings
-    }
-
-    /// Context size llama.cpp uses (`llama_n_ctx`; padded to 256).
-    pub fn n_ctx(&self) -> u32 {
-        // SAFETY: live context.
-        unsafe { sys::llama_n_ctx(self.as_ptr()) }
-    }
-
-    /// Logical batch (`llama_n_batch`).
-    pub fn n_batch(&self) -> u32 {
-        // SAFETY: live context.
-        unsafe { sys::llama_n_batch(self.as_ptr()) }
-    }
-
-    /// Physical batch (`llama_n_ubatch`).
-    pub fn n_ubatch(&self) -> u32 {
-        // SAFETY: live context.
-        unsafe { sys::llama_n_ubatch(self.as_ptr()) }
-    }
-
-    /// Sequences (`llama_n_seq_max`).
-    pub fn n_seq_max(&self) -> u32 {
-        // SAFETY: live context.
-        unsafe { sys::llama_n_seq_max(self.as_ptr()) }
-    }
-
-    /// Generation threads (`llama_n_threads`).
-    pub fn n_threads(&self) -> i32 {
-        // SAFETY: live context.
-        unsafe { sys::llama_n_threads(self.as_ptr()) }
-    }
-
-    /// Prompt threads (`llama_n_threads_batch`).
-    pub fn n_threads_batch(&self) -> i32 {
-        // SAFETY: live context.
-        unsafe { sys::llama_n_threads_batch(self.as_ptr()) }
-    }
 }
 
 /// Planned against allocated bytes for one side (GPU or host).
@@ -671,6 +386,11 @@ impl Loaded {
         out
     }
 
+    /// The buffer type of every weight tensor.
+    pub fn tensor_buffer_types(&self) -> Result<Vec<TensorBuffer>, ActualError> {
+        tensor_buffer_types(&self.model)
+    }
+
     /// Refreshes [`Loaded::actual`] (compute buffers can grow after the first decode).
     pub fn refresh_actual(&mut self) -> Result<&ActualMemory, ActualError> {
         self.actual = actual_memory(&self.context)?;
@@ -744,53 +464,13 @@ impl Loaded {
         LoadReport {
             plan: self.plan.clone(),
             context: self.context.settings,
-            overrides: self.model.overrides.clone(),
+            overrides: self.model.overrides().to_vec(),
             attempts: self.attempts.clone(),
             load_seconds: self.load_seconds,
             actual: self.actual.clone(),
             memory: self.memory_comparison(),
         }
     }
-}
-
-/// The GPUs of `backend` among llama.cpp's devices (none for the CPU backend).
-fn backend_devices(backend: Backend) -> Vec<sys::ggml_backend_dev_t> {
-    if !backend.is_gpu() {
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    // SAFETY: ggml's device registry is initialised (llama_backend) and static.
-    unsafe {
-        for i in 0..sys::ggml_backend_dev_count() {
-            let dev = sys::ggml_backend_dev_get(i);
-            let kind = sys::ggml_backend_dev_type(dev);
-            if kind != sys::GGML_BACKEND_DEVICE_TYPE_GPU
-                && kind != sys::GGML_BACKEND_DEVICE_TYPE_IGPU
-            {
-                continue;
-            }
-            let name_ptr = sys::ggml_backend_dev_name(dev);
-            if name_ptr.is_null() {
-                continue;
-            }
-            let name = CStr::from_ptr(name_ptr)
-                .to_string_lossy()
-                .to_ascii_lowercase();
-            let of = if name.starts_with("vulkan") {
-                Some(Backend::Vulkan)
-            } else if name.starts_with("rocm") || name.starts_with("hip") {
-                Some(Backend::Hip)
-            } else if name.starts_with("cuda") {
-                Some(Backend::Cuda)
-            } else {
-                None
-            };
-            if of == Some(backend) {
-                out.push(dev);
-            }
-        }
-    }
-    out
 }
 
 fn backend_compiled(backend: Backend) -> bool {
@@ -808,112 +488,6 @@ fn progress_bar(show: bool, label: &str) -> ProgressBar {
     }
     bar.set_message(label.to_owned());
     bar
-}
-
-fn load_model(path: &CStr, plan: &Plan, bar: ProgressBar, abort: bool) -> Result<Model, String> {
-    let patterns: Vec<CString> = n_cpu_moe_patterns(plan.n_cpu_moe)
-        .into_iter()
-        .map(|p| CString::new(p).expect("patterns have no NUL"))
-        .collect();
-    let mut owned = Box::new(Owned {
-        overrides: Vec::new(),
-        devices: backend_devices(plan.backend),
-        progress: Box::new(Progress { bar, abort }),
-        _patterns: Vec::new(),
-    });
-    // SAFETY: the CPU buffer type is a static of ggml.
-    let cpu_buft = unsafe { sys::ggml_backend_cpu_buffer_type() };
-    owned.overrides = patterns
-        .iter()
-        .map(|p| sys::llama_model_tensor_buft_override {
-            pattern: p.as_ptr(),
-            buft: cpu_buft,
-        })
-        .collect();
-    owned.overrides.push(sys::llama_model_tensor_buft_override {
-        pattern: std::ptr::null(),
-        buft: std::ptr::null_mut(),
-    });
-    owned._patterns = patterns;
-    // NULL-terminated; an empty list (just the NULL) means "no GPU", a NULL pointer
-    // would mean "every device".
-    owned.devices.push(std::ptr::null_mut());
-
-    // SAFETY: returns a struct by value.
-    let mut mp = unsafe { sys::llama_model_default_params() };
-    mp.n_gpu_layers = i32::try_from(plan.n_gpu_layers).unwrap_or(i32::MAX);
-    mp.load_mode = if plan.use_mmap {
-        sys::LLAMA_LOAD_MODE_MMAP
-    } else {
-        sys::LLAMA_LOAD_MODE_NONE
-    };
-    mp.devices = owned.devices.as_mut_ptr();
-    mp.tensor_buft_overrides = if plan.n_cpu_moe > 0 {
-        owned.overrides.as_ptr()
-    } else {
-        std::ptr::null()
-    };
-    mp.progress_callback = Some(progress_callback);
-    mp.progress_callback_user_data = std::ptr::from_mut(&mut *owned.progress).cast();
-
-    // SAFETY: every pointer in `mp` points into `owned`, which the Model keeps (boxed,
-    // never mutated again) as long as the llama_model exists.
-    let raw = unsafe { sys::llama_model_load_from_file(path.as_ptr(), mp) };
-    owned.progress.bar.finish_and_clear();
-    match NonNull::new(raw) {
-        Some(ptr) => Ok(Model {
-            ptr,
-            overrides: owned
-                ._patterns
-                .iter()
-                .map(|p| p.to_string_lossy().into_owned())
-                .collect(),
-            _owned: owned,
-        }),
-        None if abort => Err(
-            "aborted through the load-progress callback (Fault::ModelLoad test hook)".to_owned(),
-        ),
-        None => Err(
-            "llama.cpp could not load the model (allocation failed or the file is not loadable; \
-             llama.cpp's log says why: RUST_LOG=llama-cpp-2=info)"
-                .to_owned(),
-        ),
-    }
-}
-
-fn create_context(
-    model: &Model,
-    settings: ContextSettings,
-    fault: bool,
-) -> Result<Context, String> {
-    let mut params = settings.llama();
-    if fault {
-        params.n_seq_max = LLAMA_MAX_SEQ + 1;
-    }
-    // SAFETY: `model` is a live llama_model; params is a plain struct.
-    let raw = unsafe { sys::llama_init_from_model(model.as_ptr(), params) };
-    match NonNull::new(raw) {
-        Some(ptr) => {
-            // SAFETY: live context; the callback only reads a static flag.
-            unsafe {
-                sys::llama_set_abort_callback(
-                    ptr.as_ptr(),
-                    Some(super::session::abort_requested),
-                    std::ptr::null_mut(),
-                )
-            };
-            Ok(Context { ptr, settings })
-        }
-        None if fault => Err(format!(
-            "llama.cpp refused the context (n_seq_max {} > LLAMA_MAX_SEQ: Fault::Context test hook)",
-            LLAMA_MAX_SEQ + 1
-        )),
-        None => Err(
-            "llama.cpp could not create the context (KV cache or compute buffers could not be \
-             allocated; llama.cpp's log says why: RUST_LOG=llama-cpp-2=info)"
-                .to_owned(),
-        ),
-    }
 }
 
 /// The next smaller request after `plan` failed, and what changed; `None` when nothing
@@ -940,28 +514,38 @@ fn smaller_request(user: &Request, current: &Request, plan: &Plan) -> Option<(Re
     None
 }
 
-/// Reads `model`'s header, plans it on `opts.hardware` for `opts.request`, and loads the
-/// model and a context with every plan field applied (see the module docs), stepping
-/// down to smaller plans when llama.cpp fails to load or allocate.
+/// Reads `model`'s header, plans it on `opts.hardware` for `opts.request`, and
+/// [`load`]s the plan: the one call for a caller that has not read the header.
 pub fn plan_and_load(model: &Path, opts: &LoadOptions) -> Result<Loaded, LoadError> {
-    let started = Instant::now();
     if !model.exists() {
         return Err(LoadError::ModelNotFound {
             path: model.to_path_buf(),
         });
     }
+    let meta = ModelMeta::open(model).map_err(|source| LoadError::ReadModel {
+        path: model.to_path_buf(),
+        source: Box::new(source),
+    })?;
+    let plan = Planner::plan(&meta, &opts.hardware, &opts.request)?;
+    load(meta, plan, opts)
+}
+
+/// Loads the model `meta` describes (its [`ModelMeta::path`]) and a context with every
+/// field of `plan` applied (see the module docs), stepping down to smaller plans of
+/// `opts.request` when llama.cpp fails to load or allocate. The header is not read
+/// again: the step-down re-plans from `meta`.
+pub fn load(meta: ModelMeta, plan: Plan, opts: &LoadOptions) -> Result<Loaded, LoadError> {
+    let started = Instant::now();
+    let model = meta.path.clone();
+    let model = model.as_path();
     let c_path = model
         .to_str()
         .and_then(|s| CString::new(s).ok())
         .ok_or_else(|| LoadError::BadPath {
             path: model.to_path_buf(),
         })?;
-    let meta = ModelMeta::open(model).map_err(|source| LoadError::ReadModel {
-        path: model.to_path_buf(),
-        source,
-    })?;
+    let mut plan = plan;
     let mut request = opts.request.clone();
-    let mut plan = Planner::plan(&meta, &opts.hardware, &request)?;
     if !backend_compiled(plan.backend) {
         return Err(LoadError::BackendNotCompiled {
             backend: plan.backend,

@@ -2,7 +2,8 @@
 //! llama-cpp-sys-2 / llama-cpp-2, plus a small C++ shim (`shim/`, built by `build.rs`)
 //! for the few things llama-cpp-2's public API lacks.
 //!
-//! - [`bench`]: llama-bench-style prompt and generation measurements of a loaded plan.
+//! - [`measure`]: llama-bench-style prompt and generation measurements of a loaded plan
+//!   (what `strix-run bench` runs).
 //! - [`oracle`]: llama.cpp's own projection of per-device memory (model / context /
 //!   compute bytes) for a model and parameters, without allocating, and llama.cpp's own
 //!   parameter fitting. The planner checks itself against it.
@@ -14,9 +15,12 @@
 //! trace, 5 debug), in which case it prints to stderr.
 
 pub mod actual;
-pub mod bench;
+pub mod context;
 pub mod devices;
+pub mod interrupt;
 pub mod load;
+pub mod measure;
+pub mod model;
 pub mod oracle;
 pub mod session;
 

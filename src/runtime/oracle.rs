@@ -32,6 +32,8 @@
 //! - `total`/`free` are what the backend reports (`ggml_backend_dev_memory`); for the host
 //!   entry that is system memory.
 
+use super::actual::DeviceMemory;
+use super::context::ContextSettings;
 use crate::gguf::GgmlType;
 use crate::runtime::{ffi, llama_backend};
 use serde::Serialize;
@@ -162,7 +164,14 @@ impl Default for LlamaMemoryRequest {
 }
 
 impl LlamaMemoryRequest {
-    fn ffi(&self) -> Result<ffi::strix_mem_params, OracleError> {
+    /// The context settings this request asks llama.cpp for: the same
+    /// [`ContextSettings`] a loaded plan's context is created from, so that one function
+    /// (`ContextSettings::llama`) decides every `llama_context_params` field of both.
+    /// The thread counts are llama.cpp's defaults (they do not change memory).
+    ///
+    /// Fails when a batch size or the sequence count is 0, or a cache type is not a
+    /// usable ggml type.
+    pub fn context_settings(&self) -> Result<ContextSettings, OracleError> {
         let type_id = |t: GgmlType, which: &str| {
             i32::try_from(t.id())
                 .ok()
@@ -176,6 +185,28 @@ impl LlamaMemoryRequest {
                 "n_batch, n_ubatch and n_seq_max must be positive".to_owned(),
             ));
         }
+        // SAFETY: returns a struct by value.
+        let defaults = unsafe { llama_cpp_sys_2::llama_context_default_params() };
+        Ok(ContextSettings {
+            n_ctx: self.n_ctx,
+            n_batch: self.n_batch,
+            n_ubatch: self.n_ubatch,
+            n_seq_max: self.n_seq_max,
+            n_threads: defaults.n_threads,
+            n_threads_batch: defaults.n_threads_batch,
+            flash_attn: self.flash_attn.ffi(),
+            type_k: type_id(self.type_k, "type_k")?,
+            type_v: type_id(self.type_v, "type_v")?,
+            offload_kqv: self.offload_kqv,
+            swa_full: self.swa_full,
+            kv_unified: self.kv_unified,
+        })
+    }
+
+    /// The shim's parameters: the model side from this request, the context side
+    /// copied from the `llama_context_params` that [`ContextSettings::llama`] builds.
+    fn ffi(&self) -> Result<ffi::strix_mem_params, OracleError> {
+        let c = self.context_settings()?.llama();
         Ok(ffi::strix_mem_params {
             n_gpu_layers: self.n_gpu_layers,
             n_cpu_moe: self.n_cpu_moe,
@@ -184,45 +215,17 @@ impl LlamaMemoryRequest {
             use_extra_bufts: self.use_extra_bufts,
             main_gpu: self.main_gpu,
             split_mode: self.split_mode.ffi(),
-            n_ctx: self.n_ctx,
-            n_batch: self.n_batch,
-            n_ubatch: self.n_ubatch,
-            n_seq_max: self.n_seq_max,
-            type_k: type_id(self.type_k, "type_k")?,
-            type_v: type_id(self.type_v, "type_v")?,
-            flash_attn: self.flash_attn.ffi(),
-            offload_kqv: self.offload_kqv,
-            swa_full: self.swa_full,
-            kv_unified: self.kv_unified,
+            n_ctx: c.n_ctx,
+            n_batch: c.n_batch,
+            n_ubatch: c.n_ubatch,
+            n_seq_max: c.n_seq_max,
+            type_k: c.type_k as i32,
+            type_v: c.type_v as i32,
+            flash_attn: c.flash_attn_type,
+            offload_kqv: c.offload_kqv,
+            swa_full: c.swa_full,
+            kv_unified: c.kv_unified,
         })
-    }
-}
-
-/// One device's projected memory use, bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DeviceMemory {
-    /// ggml's device name (`Vulkan0`, `ROCm0`, ...; `CPU` for the host entry).
-    pub name: String,
-    /// ggml's device description (GPU or CPU model).
-    pub description: String,
-    /// The host (system memory) entry; always the last one.
-    pub is_host: bool,
-    /// Memory size the backend reports.
-    pub total: i64,
-    /// Free memory the backend reports.
-    pub free: i64,
-    /// Weights.
-    pub model: u64,
-    /// KV cache / recurrent state.
-    pub context: u64,
-    /// Compute buffers.
-    pub compute: u64,
-}
-
-impl DeviceMemory {
-    /// model + context + compute.
-    pub fn used(&self) -> u64 {
-        self.model + self.context + self.compute
     }
 }
 
@@ -439,10 +442,11 @@ pub fn llama_memory_breakdown(
             .iter()
             .map(|d| DeviceMemory {
                 name: c_chars_to_string(&d.name),
-                description: c_chars_to_string(&d.description),
+                description: Some(c_chars_to_string(&d.description)),
                 is_host: d.is_host,
-                total: d.total,
-                free: d.free,
+                total: Some(d.total),
+                free: Some(d.free),
+                buffer_types: None,
                 model: d.model,
                 context: d.context,
                 compute: d.compute,

@@ -9,13 +9,15 @@
 //! (`llama_chat_apply_template`); for a model without one, llama.cpp's built-in template
 //! for its architecture, else ChatML.
 
-use super::load::{Context, Loaded, Model};
+use super::context::Context;
+use super::load::Loaded;
+use super::model::Model;
 use llama_cpp_sys_2 as sys;
 use serde::Serialize;
 use std::ffi::CString;
 use std::ops::ControlFlow;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 /// How to pick each token.
@@ -55,7 +57,61 @@ impl Default for SamplingOptions {
     }
 }
 
+/// A sampling value outside what it can mean.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field} {value} is impossible: it must be {range}")]
+pub struct SamplingError {
+    /// The setting, as the command line names it (`temp`, `top-p`, ...).
+    pub field: &'static str,
+    /// The value given.
+    pub value: String,
+    /// The valid range, in words.
+    pub range: &'static str,
+}
+
 impl SamplingOptions {
+    /// Refuses values that mean nothing: a negative, infinite or NaN temperature, top-p
+    /// or min-p outside 0..1, a negative top-k, a repeat penalty that is not a positive
+    /// number (0 divides the logits by zero: llama.cpp then repeats one token forever).
+    pub fn validate(&self) -> Result<(), SamplingError> {
+        let bad = |field, value: String, range| {
+            Err(SamplingError {
+                field,
+                value,
+                range,
+            })
+        };
+        let t = self.temperature;
+        if !t.is_finite() || t < 0.0 {
+            return bad("temp", t.to_string(), "a number of at least 0 (0: greedy)");
+        }
+        if self.top_k < 0 {
+            return bad("top-k", self.top_k.to_string(), "at least 0 (0: off)");
+        }
+        if !(0.0..=1.0).contains(&self.top_p) {
+            return bad("top-p", self.top_p.to_string(), "between 0 and 1 (1: off)");
+        }
+        if !(0.0..=1.0).contains(&self.min_p) {
+            return bad("min-p", self.min_p.to_string(), "between 0 and 1 (0: off)");
+        }
+        let r = self.repeat_penalty;
+        if !r.is_finite() || r <= 0.0 {
+            return bad(
+                "repeat-penalty",
+                r.to_string(),
+                "a number above 0 (1: off; above 1 penalises repeats)",
+            );
+        }
+        if self.repeat_last_n < -1 {
+            return bad(
+                "repeat-last-n",
+                self.repeat_last_n.to_string(),
+                "-1 (the whole context), 0 (off) or a positive count",
+            );
+        }
+        Ok(())
+    }
+
     /// Greedy sampling, no penalty.
     pub fn greedy() -> Self {
         SamplingOptions {
@@ -195,6 +251,9 @@ pub enum SessionError {
     /// Nothing to evaluate.
     #[error("the prompt is empty")]
     EmptyPrompt,
+    /// A sampling value is impossible.
+    #[error(transparent)]
+    Sampling(#[from] SamplingError),
     /// The prompt does not fit the context.
     #[error("the prompt has {tokens} tokens; the context holds {n_ctx}")]
     PromptTooLong {
@@ -364,16 +423,7 @@ fn decode_error(code: i32) -> SessionError {
     SessionError::Decode { code, what }
 }
 
-/// Set from anywhere (a Ctrl-C handler) to stop the generation in progress, the
-/// prompt evaluation included: llama.cpp polls it between graph nodes through its
-/// abort callback (`llama_set_abort_callback`), and the sampling loop checks it per
-/// token. Cleared when a generation starts.
-pub static INTERRUPT: AtomicBool = AtomicBool::new(false);
-
-/// llama.cpp's abort callback: true stops the `llama_decode` in progress.
-pub(crate) unsafe extern "C" fn abort_requested(_: *mut std::os::raw::c_void) -> bool {
-    INTERRUPT.load(Ordering::Relaxed)
-}
+pub use super::interrupt::INTERRUPT;
 
 /// Generation over a loaded model and context.
 pub struct Session {
@@ -615,6 +665,7 @@ impl Session {
         if prompt_tokens.is_empty() {
             return Err(SessionError::EmptyPrompt);
         }
+        opts.sampling.validate()?;
         let (model, context) = self.loaded.parts_mut();
         let vocab = model.vocab();
         // SAFETY: live vocab.

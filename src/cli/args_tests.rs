@@ -1,17 +1,21 @@
-//! Overrides: command-line parsing, application, validation and `resolve`.
+//! The machine flags: command-line parsing, then the library's application, validation
+//! and `resolve` of what they say.
 
 use clap::Parser;
 
-use super::*;
-use crate::hardware::size::GIB;
-use crate::hardware::HardwareSource;
+use super::MachineArgs;
+use strix_run::hardware::size::GIB;
+use strix_run::hardware::{
+    resolve, Backend, DetectConfig, Hardware, HardwareError, HardwareOverrides, HardwareSource,
+    KernelVersion, Os, RuntimeFlavor, RuntimeVersion,
+};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 #[derive(Debug, Parser)]
 struct Cli {
     #[command(flatten)]
-    hw: HardwareOverrides,
+    hw: MachineArgs,
     /// The planner's own thread flag must not clash with ours.
     #[arg(long)]
     threads: Option<u32>,
@@ -20,7 +24,7 @@ struct Cli {
 fn parse(args: &[&str]) -> Result<HardwareOverrides, clap::Error> {
     let mut argv = vec!["strix-run"];
     argv.extend_from_slice(args);
-    Cli::try_parse_from(argv).map(|c| c.hw)
+    Cli::try_parse_from(argv).map(|c| c.hw.overrides())
 }
 
 fn strix() -> Result<Hardware, HardwareError> {

@@ -19,6 +19,9 @@ pub enum PlotError {
     /// Nothing was measured.
     #[error("nothing to plot: no point was measured")]
     Empty,
+    /// The file cannot be written.
+    #[error(transparent)]
+    File(#[from] crate::files::FileError),
     /// plotters failed.
     #[error("drawing {path}: {message}")]
     Draw {
@@ -106,14 +109,37 @@ fn draw_err(path: &Path, e: impl std::fmt::Display) -> PlotError {
     }
 }
 
-/// Writes the SVG plot of `report` with `x_key` on the x axis.
-pub fn write_svg(report: &BenchReport, x_key: SweepKey, path: &Path) -> Result<(), PlotError> {
+/// Checks, before anything is measured, that `path` names an SVG file that can be
+/// written (its directory exists; nothing but a regular file is in the way).
+pub fn check_path(path: &Path) -> Result<(), PlotError> {
     let is_svg = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
     if !is_svg {
         return Err(PlotError::Format(path.display().to_string()));
     }
+    crate::files::check_target(path, crate::files::Existing::Replace)?;
+    Ok(())
+}
+
+/// Writes the SVG plot of `report` with `x_key` on the x axis (drawn in memory, then
+/// written through a temporary file renamed into place).
+pub fn write_svg(report: &BenchReport, x_key: SweepKey, path: &Path) -> Result<(), PlotError> {
+    check_path(path)?;
+    let mut svg = String::new();
+    draw_svg(report, x_key, path, &mut svg)?;
+    crate::files::write_atomically(path, crate::files::Existing::Replace, |f| {
+        std::io::Write::write_all(f, svg.as_bytes())
+    })?;
+    Ok(())
+}
+
+fn draw_svg(
+    report: &BenchReport,
+    x_key: SweepKey,
+    path: &Path,
+    svg: &mut String,
+) -> Result<(), PlotError> {
     let panels = [
         (TestKind::Tg, "generation", report.params.n_gen),
         (TestKind::Pp, "prompt processing", report.params.n_prompt),
@@ -134,7 +160,7 @@ pub fn write_svg(report: &BenchReport, x_key: SweepKey, path: &Path) -> Result<(
         return Err(PlotError::Empty);
     }
     let width = 640 * data.len() as u32;
-    let root = SVGBackend::new(path, (width, 480)).into_drawing_area();
+    let root = SVGBackend::with_string(svg, (width, 480)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| draw_err(path, e))?;
     let areas = root.split_evenly((1, data.len()));
     for (area, (d, title)) in areas.iter().zip(&data) {
@@ -201,7 +227,7 @@ pub fn write_svg(report: &BenchReport, x_key: SweepKey, path: &Path) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::report::tests::sample_report;
+    use crate::measure::report::tests::sample_report;
 
     #[test]
     fn series_per_other_dimension_and_the_plan_point() {

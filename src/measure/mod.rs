@@ -1,7 +1,7 @@
 //! `strix-run bench` without llama.cpp: which configurations to measure ([`points`],
 //! [`sweep`]), statistics ([`stats`]), economics ([`economics`]), the report and its
 //! formats ([`report`]) and the plot ([`plot`]). The measuring itself is
-//! `runtime::bench` (feature `runtime`); the calibration it feeds is
+//! `runtime::measure` (feature `runtime`); the calibration it feeds is
 //! [`crate::planner::calibration`].
 
 pub mod economics;

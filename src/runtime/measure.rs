@@ -14,22 +14,22 @@
 //!   test, `t` being the plan's prompt threads for a prompt test and its generation
 //!   threads for a generation test;
 //! - tokens per second per repetition, then their mean and sample standard deviation
-//!   ([`crate::bench::stats`]).
+//!   ([`crate::measure::stats`]).
 //!
 //! [`bench_points`] runs a list of planned points, loading each plan exactly (no
 //! stepping down for sweep points) and reusing the loaded model when only context
 //! parameters change ([`Loaded::reconfigure`]).
 
-use super::load::{plan_and_load, plan_summary, LoadError, LoadOptions, Loaded};
+use super::load::{load as load_plan, plan_summary, LoadError, LoadOptions, Loaded};
 use super::session::INTERRUPT;
-use crate::bench::report::{
+use crate::hardware::Hardware;
+use crate::measure::report::{
     DeviceMemory, PointConfig, PointResult, PointStatus, Predicted, TestKind, TestRecord,
 };
-use crate::bench::{PlannedPoint, Samples};
-use crate::hardware::Hardware;
-use crate::planner::{Pinned, Plan, Request};
+use crate::measure::{PlannedPoint, Samples};
+use crate::model::ModelMeta;
+use crate::planner::{Plan, Request};
 use llama_cpp_sys_2 as sys;
-use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -312,31 +312,6 @@ pub fn measure(loaded: &mut Loaded, opts: &MeasureOptions) -> Result<Measured, B
     Ok(out)
 }
 
-/// A request pinning every value of `plan`, so that planning it again gives `plan`.
-pub fn pin_plan(plan: &Plan, base: &Request) -> Request {
-    Request {
-        objective: base.objective,
-        n_ctx: Some(plan.n_ctx),
-        n_seq: Some(plan.n_seq),
-        pinned: Pinned {
-            backend: Some(plan.backend),
-            n_gpu_layers: Some(plan.n_gpu_layers),
-            n_cpu_moe: Some(plan.n_cpu_moe),
-            threads: Some(plan.n_threads),
-            threads_batch: Some(plan.n_threads_batch),
-            n_batch: Some(plan.n_batch),
-            n_ubatch: Some(plan.n_ubatch),
-            type_k: Some(plan.type_k),
-            type_v: Some(plan.type_v),
-            flash_attn: Some(plan.flash_attn),
-            use_mmap: Some(plan.use_mmap),
-        },
-        os_reserve_bytes: base.os_reserve_bytes,
-        gpu_reserve_bytes: base.gpu_reserve_bytes,
-        speed: base.speed,
-    }
-}
-
 /// How [`bench_points`] loads.
 #[derive(Debug, Clone)]
 pub struct PointsOptions {
@@ -398,7 +373,7 @@ fn predicted(plan: &Plan) -> Predicted {
 /// Loads (or reconfigures `current` for) `plan`; returns the loaded model, the
 /// seconds it took and whether the model was (re)loaded.
 fn load_for(
-    path: &Path,
+    meta: &ModelMeta,
     plan: &Plan,
     current: Option<Loaded>,
     opts: &PointsOptions,
@@ -413,21 +388,21 @@ fn load_for(
             }
         }
     }
-    let mut load = LoadOptions::new(pin_plan(plan, &opts.request), opts.hardware.clone());
+    let mut load = LoadOptions::new(opts.request.clone(), opts.hardware.clone());
     load.progress = false;
     load.max_attempts = opts.max_attempts.max(1);
-    let l = plan_and_load(path, &load)?;
+    let l = load_plan(meta.clone(), plan.clone(), &load)?;
     Ok((l, started.elapsed().as_secs_f64(), true))
 }
 
-/// Measures every point of `points` on the model at `path`, in order, calling
+/// Measures every point of `points` on the model `meta` describes, in order, calling
 /// `on_point` after each (with its index and result). Points without a plan are
 /// skipped with the planner's reason; a point that fails to load or run is reported
 /// as failed and the next one goes on. Once [`INTERRUPT`] is set (Ctrl-C) the decode
 /// in progress stops and the remaining points are skipped; the caller clears it
 /// before starting.
 pub fn bench_points(
-    path: &Path,
+    meta: &ModelMeta,
     points: &[PlannedPoint],
     opts: &PointsOptions,
     on_point: &mut dyn FnMut(usize, &PointResult),
@@ -440,7 +415,7 @@ pub fn bench_points(
                 skipped(p, PointStatus::Skipped("interrupted (Ctrl-C)".into()), None)
             }
             Err(reason) => skipped(p, PointStatus::Skipped(reason.clone()), None),
-            Ok(plan) => match load_for(path, plan, current.take(), opts) {
+            Ok(plan) => match load_for(meta, plan, current.take(), opts) {
                 Err(e) => skipped(p, PointStatus::Failed(e.to_string()), Some(plan)),
                 Ok((mut loaded, seconds, reloaded)) => {
                     let measured = measure(&mut loaded, &opts.measure);
@@ -449,6 +424,12 @@ pub fn bench_points(
                     let used = loaded.plan.clone();
                     let config = PointConfig::of(&used);
                     let r = match measured {
+                        // Ctrl-C stopped the decode: not a failure of the point.
+                        Err(_) if INTERRUPT.load(Ordering::Relaxed) => skipped(
+                            p,
+                            PointStatus::Skipped("interrupted (Ctrl-C) while measuring".into()),
+                            Some(&used),
+                        ),
                         Err(e) => skipped(p, PointStatus::Failed(e.to_string()), Some(&used)),
                         Ok(m) => {
                             let mut tests = Vec::new();
