@@ -1,8 +1,8 @@
 //! `strix-run bench` as a user meets it: argument errors (no llama.cpp needed), and,
 //! with the `runtime` feature, real measurements of Gemma 3 270M and a synthetic MoE,
-//! sweeps with skipped points, the ladder, the plot, and the calibration round trip
-//! (bench writes, plan reads, deleting the file restores the defaults) on a fake
-//! config directory. No timing thresholds: speeds are only checked to be positive.
+//! sweeps with skipped points, the ladder and the plot, on a fake config directory. No
+//! timing thresholds: speeds are only checked to be positive. The calibration round
+//! trip through the binary measures alone, in `bench_recorded.rs` (`serial.rs`).
 
 use assert_cmd::Command;
 use predicates::prelude::*;
@@ -226,13 +226,14 @@ mod runtime {
             .as_str()
             .unwrap()
             .starts_with("speed: default constants"));
+        // Recorded, unless the other tests of this binary, running beside it on the
+        // same cores, slowed it beyond what calibration accepts: then the report says
+        // so. The round trip, measured alone, is in `serial.rs`.
+        let calibration = r["calibration"].as_str().unwrap();
         assert!(
-            r["calibration"]
-                .as_str()
-                .unwrap()
-                .starts_with("recorded 1 run"),
-            "{}",
-            r["calibration"]
+            calibration.starts_with("recorded 1 run")
+                || calibration.starts_with("nothing recorded; not recorded: Gemma 3 270m (plan): "),
+            "{calibration}"
         );
     }
 
@@ -274,76 +275,6 @@ mod runtime {
             "{csv}"
         );
         assert!(lines[2].contains(",plan,true,measured,,tg8,0,8,"), "{csv}");
-    }
-
-    #[test]
-    fn calibration_round_trip() {
-        let dir = tempfile::tempdir().unwrap();
-        let plan = || json(strix(dir.path()).args(["plan", "-m", &gemma(), "--json"]));
-        let pred = |v: &Value, k: &str| f(&v["predicted"][k]);
-        // 1. no file: the default constants
-        let default = plan();
-        assert_eq!(default["predicted"]["calibrated"], false);
-        // 2. bench writes the file
-        let r = json(
-            strix(dir.path())
-                .args(["bench", "-m", &gemma(), "--json"])
-                .args(TINY),
-        );
-        let path = dir.path().join("strix-run/calibration.json");
-        assert!(path.exists(), "{r}");
-        let file: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        let machines = file["machines"].as_object().unwrap();
-        assert_eq!(machines.len(), 1);
-        let (key, m) = machines.iter().next().unwrap();
-        assert_eq!(key, r["machine"].as_str().unwrap());
-        let run = &m["runs"][0];
-        let measured = &r["models"][0]["points"][0]["tests"];
-        assert_eq!(f(&run["measured_pp"]), f(&measured[0]["avg_ts"]));
-        assert_eq!(f(&run["measured_tg"]), f(&measured[1]["avg_ts"]));
-        let cpu = &m["corrections"]["cpu"];
-        let (tg_scale, pp_scale) = (f(&cpu["tg_scale"]), f(&cpu["pp_scale"]));
-        assert!(
-            (tg_scale - f(&run["measured_tg"]) / f(&run["predicted_tg"])).abs() < 1e-9 * tg_scale
-        );
-        // 3. plan reads it: every prediction moves by exactly the fitted scales
-        let calibrated = plan();
-        assert_eq!(calibrated["predicted"]["calibrated"], true);
-        let ratio_tg = pred(&calibrated, "tg_tok_s") / pred(&default, "tg_tok_s");
-        let ratio_pp = pred(&calibrated, "pp_tok_s") / pred(&default, "pp_tok_s");
-        assert!(
-            (ratio_tg - tg_scale).abs() < 1e-6 * tg_scale,
-            "{ratio_tg} vs {tg_scale}"
-        );
-        assert!(
-            (ratio_pp - pp_scale).abs() < 1e-6 * pp_scale,
-            "{ratio_pp} vs {pp_scale}"
-        );
-        assert_ne!(pred(&calibrated, "tg_tok_s"), pred(&default, "tg_tok_s"));
-        strix(dir.path())
-            .args(["plan", "-m", &gemma()])
-            .assert()
-            .success()
-            .stdout(predicate::str::contains(
-                "speed: calibrated on this machine (1 run, ",
-            ));
-        // a second bench reports that it planned with the calibration, and adds a run
-        let r2 = json(
-            strix(dir.path())
-                .args(["bench", "-m", &gemma(), "--json"])
-                .args(TINY),
-        );
-        assert!(r2["speed"]
-            .as_str()
-            .unwrap()
-            .starts_with("speed: calibrated"));
-        assert_eq!(
-            r2["models"][0]["points"][0]["predicted"]["calibrated"],
-            true
-        );
-        // 4. deleting the file restores the defaults
-        std::fs::remove_file(&path).unwrap();
-        assert_eq!(plan(), default);
     }
 
     #[test]

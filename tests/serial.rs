@@ -6,11 +6,14 @@
 //! - `runtime_oracle` and `memory_accuracy` call llama.cpp's memory oracle, which swaps
 //!   llama.cpp's global logger while it runs: no model may load on another thread
 //!   meanwhile (`src/runtime/load.rs`), and the integration tests load models.
+//! - `bench_recorded` measures speeds that must be plausible to be recorded, which the
+//!   integration tests running beside it on the same cores can prevent.
 //!
 //! The other tests are in `integration.rs`.
 
 mod support;
 
+mod bench_recorded;
 mod memory_accuracy;
 mod runtime_interrupt;
 mod runtime_oracle;
