@@ -7,4 +7,5 @@ mod common;
 
 mod cuda_fit;
 mod seed_table;
+mod serving;
 mod speed_fit;

@@ -8,15 +8,26 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <memory>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
+// chat.h pulls in the Jinja headers, which define static helpers this file does not use.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "chat.h"
+#pragma GCC diagnostic pop
 #include "common.h"
 #include "fit.h"
+#include "json-schema-to-grammar.h"
+#include "json.h"
+#include "sampling.h"
 #include "ggml-backend.h"
 #include "llama.h"
 #include "log.h"
@@ -439,4 +450,604 @@ extern "C" int32_t strix_reference_greedy(
         cleanup();
         return STRIX_OK;
     }, [&] { cleanup(); });
+}
+
+// ---------------------------------------------------------------------------------------
+// The chat layer (common/chat.h) and common_sampler (common/sampling.h).
+// ---------------------------------------------------------------------------------------
+
+struct strix_chat_templates {
+    common_chat_templates_ptr tmpls;
+    bool use_jinja = true;
+};
+
+struct strix_chat_parser {
+    common_chat_parser_params params;
+};
+
+struct strix_sampler {
+    common_sampler * smpl = nullptr;
+    const llama_model * model = nullptr;
+    std::set<llama_token> preserved;
+};
+
+namespace {
+
+// A malloc'd copy of `s`, for the caller to free with strix_string_free.
+char * dup_string(const std::string & s) {
+    char * out = static_cast<char *>(std::malloc(s.size() + 1));
+    if (out == nullptr) {
+        throw std::bad_alloc();
+    }
+    std::memcpy(out, s.data(), s.size());
+    out[s.size()] = '\0';
+    return out;
+}
+
+// Runs `body` (which returns a malloc'd string); a C++ exception gives NULL and its
+// message in `err`.
+template <typename Body>
+char * guarded_string(char * err, size_t err_cap, Body && body) {
+    copy_str(err, err_cap, "");
+    try {
+        return dup_string(body());
+    } catch (const std::exception & e) {
+        copy_str(err, err_cap, e.what());
+    } catch (...) {
+        copy_str(err, err_cap, "unknown C++ exception");
+    }
+    return nullptr;
+}
+
+common_json parse_object(const char * text, const char * what) {
+    if (text == nullptr) {
+        throw std::invalid_argument(std::string(what) + " is NULL");
+    }
+    common_json j;
+    try {
+        j = common_json::parse(text);
+    } catch (const std::exception & e) {
+        throw std::invalid_argument(std::string(what) + " is not valid JSON: " + e.what());
+    }
+    if (!j.is_object()) {
+        throw std::invalid_argument(std::string(what) + " is not a JSON object");
+    }
+    return j;
+}
+
+bool has(const common_json & j, const char * key) {
+    return j.contains(key) && !j.at(key).is_null();
+}
+
+// j[key] as T, `def` when missing or null; a value of another type names the key.
+template <typename T>
+T get_or(const common_json & j, const char * key, T def) {
+    if (!has(j, key)) {
+        return def;
+    }
+    try {
+        return j.at(key).get<T>();
+    } catch (const std::exception & e) {
+        throw std::invalid_argument(std::string("\"") + key + "\" has the wrong type: " + e.what());
+    }
+}
+
+std::string get_string(const common_json & j, const char * key) {
+    if (has(j, key) && !j.at(key).is_string()) {
+        throw std::invalid_argument(std::string("\"") + key + "\" must be a string");
+    }
+    return get_or<std::string>(j, key, std::string());
+}
+
+bool get_bool(const common_json & j, const char * key, bool def) {
+    if (has(j, key) && !j.at(key).is_boolean()) {
+        throw std::invalid_argument(std::string("\"") + key + "\" must be true or false");
+    }
+    return get_or<bool>(j, key, def);
+}
+
+std::vector<std::string> get_strings(const common_json & j, const char * key) {
+    std::vector<std::string> out;
+    if (!has(j, key)) {
+        return out;
+    }
+    const common_json & arr = j.at(key);
+    if (!arr.is_array()) {
+        throw std::invalid_argument(std::string("\"") + key + "\" must be an array of strings");
+    }
+    for (size_t i = 0; i < arr.size(); ++i) {
+        if (!arr.at(i).is_string()) {
+            throw std::invalid_argument(std::string("\"") + key + "\" must be an array of strings");
+        }
+        out.push_back(arr.at(i).get<std::string>());
+    }
+    return out;
+}
+
+common_chat_format get_format(const common_json & j) {
+    const long long f = get_or<long long>(j, "format", 0);
+    if (f < 0 || f >= COMMON_CHAT_FORMAT_COUNT) {
+        throw std::invalid_argument("\"format\" " + std::to_string(f) + " is not a common_chat_format");
+    }
+    return static_cast<common_chat_format>(f);
+}
+
+common_json strings_json(const std::vector<std::string> & v) {
+    common_json arr = common_json::array();
+    for (const auto & s : v) {
+        arr.push_back(s);
+    }
+    return arr;
+}
+
+common_json triggers_json(const std::vector<common_grammar_trigger> & triggers) {
+    common_json arr = common_json::array();
+    for (const auto & t : triggers) {
+        common_json o = common_json::object();
+        o["type"] = static_cast<int>(t.type);
+        o["value"] = t.value;
+        o["token"] = static_cast<int>(t.token);
+        arr.push_back(o);
+    }
+    return arr;
+}
+
+std::string msg_json(const common_chat_msg & msg) {
+    common_json out = common_json::object();
+    out["content"] = msg.content;
+    out["reasoning_content"] = msg.reasoning_content;
+    common_json calls = common_json::array();
+    for (const auto & tc : msg.tool_calls) {
+        common_json c = common_json::object();
+        c["id"] = tc.id;
+        c["name"] = tc.name;
+        c["arguments"] = tc.arguments;
+        calls.push_back(c);
+    }
+    out["tool_calls"] = calls;
+    return out.dump_safe();
+}
+
+common_chat_parser_params parser_params_from(const common_json & j) {
+    common_chat_parser_params pp;
+    pp.format = get_format(j);
+    pp.generation_prompt = get_string(j, "generation_prompt");
+    // llama-server's default reasoning format; the PEG parser decides by itself what
+    // reasoning it extracts (chosen when the template was applied).
+    pp.reasoning_format = COMMON_REASONING_FORMAT_DEEPSEEK;
+    pp.parse_tool_calls = true;
+    const std::string parser = get_string(j, "parser");
+    if (!parser.empty()) {
+        try {
+            pp.parser.load(parser);
+        } catch (const std::exception & e) {
+            throw std::invalid_argument(std::string("\"parser\" is not a serialised PEG parser: ") + e.what());
+        }
+    }
+    return pp;
+}
+
+// Whether `name` is one of llama.cpp's built-in (non-Jinja) template names.
+bool is_builtin_template(const std::string & name) {
+    const int32_t n = llama_chat_builtin_templates(nullptr, 0);
+    if (n <= 0) {
+        return false;
+    }
+    std::vector<const char *> names(static_cast<size_t>(n));
+    llama_chat_builtin_templates(names.data(), names.size());
+    for (const char * b : names) {
+        if (b != nullptr && name == b) {
+            return true;
+        }
+    }
+    return false;
+}
+
+std::vector<llama_token> tokenize_special(const llama_vocab * vocab, const std::string & text) {
+    return common_tokenize(vocab, text, /* add_special= */ false, /* parse_special= */ true);
+}
+
+}  // namespace
+
+extern "C" void strix_string_free(char * s) {
+    std::free(s);
+}
+
+extern "C" strix_chat_templates * strix_chat_templates_init(
+    const llama_model * model,
+    const char * chat_template_override,
+    char * err,
+    size_t err_cap) {
+    copy_str(err, err_cap, "");
+    const std::string override_src = chat_template_override ? chat_template_override : "";
+    if (model == nullptr && override_src.empty()) {
+        copy_str(err, err_cap, "null model and no template");
+        return nullptr;
+    }
+    try {
+        auto out = std::make_unique<strix_chat_templates>();
+        // "chatml" is llama.cpp's ChatML Jinja (common_chat_templates_init maps it); other
+        // built-in names only work through llama_chat_apply_template.
+        out->use_jinja = override_src.empty() || override_src == "chatml" || !is_builtin_template(override_src);
+        out->tmpls = common_chat_templates_init(model, override_src);
+        if (!out->tmpls) {
+            throw std::runtime_error("common_chat_templates_init returned nothing");
+        }
+        return out.release();
+    } catch (const std::exception & e) {
+        copy_str(err, err_cap, e.what());
+    } catch (...) {
+        copy_str(err, err_cap, "unknown C++ exception");
+    }
+    return nullptr;
+}
+
+extern "C" void strix_chat_templates_free(strix_chat_templates * tmpls) {
+    delete tmpls;
+}
+
+extern "C" char * strix_chat_templates_info(const strix_chat_templates * t, char * err, size_t err_cap) {
+    return guarded_string(err, err_cap, [&]() -> std::string {
+        if (t == nullptr) {
+            throw std::invalid_argument("null templates");
+        }
+        common_json out = common_json::object();
+        out["source"] = common_chat_templates_source(t->tmpls.get());
+        out["tool_use_source"] = common_chat_templates_source(t->tmpls.get(), "tool_use");
+        out["explicit"] = common_chat_templates_was_explicit(t->tmpls.get());
+        out["use_jinja"] = t->use_jinja;
+        common_json caps = common_json::object();
+        bool thinking = false;
+        if (t->use_jinja) {
+            for (const auto & [name, value] : common_chat_templates_get_caps(t->tmpls.get())) {
+                caps[name] = value;
+            }
+            try {
+                thinking = common_chat_templates_support_enable_thinking(t->tmpls.get());
+            } catch (const std::exception &) {
+                thinking = false;  // the probe conversation does not render: no thinking
+            }
+        }
+        out["caps"] = caps;
+        out["supports_thinking"] = thinking;
+        return out.dump_safe();
+    });
+}
+
+extern "C" char * strix_chat_apply(
+    const strix_chat_templates * t,
+    const char * request_json,
+    char * err,
+    size_t err_cap) {
+    return guarded_string(err, err_cap, [&]() -> std::string {
+        if (t == nullptr) {
+            throw std::invalid_argument("null templates");
+        }
+        const common_json req = parse_object(request_json, "the request");
+        if (!req.contains("messages")) {
+            throw std::invalid_argument("\"messages\" is required");
+        }
+
+        common_chat_templates_inputs inputs;
+        inputs.use_jinja = t->use_jinja;
+        inputs.messages = common_chat_msgs_parse_oaicompat(req.at("messages"));
+        if (has(req, "tools")) {
+            const common_json & tools = req.at("tools");
+            if (!tools.is_array()) {
+                throw std::invalid_argument("\"tools\" must be an array");
+            }
+            inputs.tools = common_chat_tools_parse_oaicompat(tools);
+        }
+        if (has(req, "tool_choice")) {
+            if (!req.at("tool_choice").is_string()) {
+                throw std::invalid_argument("\"tool_choice\" must be \"auto\", \"none\" or \"required\"");
+            }
+            inputs.tool_choice = common_chat_tool_choice_parse_oaicompat(req.at("tool_choice").get<std::string>());
+        }
+        inputs.parallel_tool_calls = get_bool(req, "parallel_tool_calls", false);
+        inputs.add_generation_prompt = get_bool(req, "add_generation_prompt", true);
+        inputs.enable_thinking = get_bool(req, "enable_thinking", true);
+        inputs.reasoning_format = COMMON_REASONING_FORMAT_DEEPSEEK;  // llama-server's default
+        if (has(req, "reasoning_format")) {
+            inputs.reasoning_format = common_reasoning_format_from_name(get_string(req, "reasoning_format"));
+        }
+        const std::string grammar = get_string(req, "grammar");
+        if (has(req, "json_schema")) {
+            if (!grammar.empty()) {
+                throw std::invalid_argument("Cannot use both json_schema and grammar");
+            }
+            inputs.json_schema = req.at("json_schema").dump();
+        }
+        if (!inputs.tools.empty() && inputs.tool_choice != COMMON_CHAT_TOOL_CHOICE_NONE && !grammar.empty()) {
+            throw std::invalid_argument("Cannot use custom grammar constraints with tools.");
+        }
+        inputs.grammar = grammar;
+
+        const common_chat_params p = common_chat_templates_apply(t->tmpls.get(), inputs);
+
+        common_json out = common_json::object();
+        out["prompt"] = p.prompt;
+        // As llama-server: the template's grammar is sent with grammar_type "tool_calls";
+        // without one, the request's own grammar goes to the sampler as the user's.
+        if (!p.grammar.empty()) {
+            out["grammar"] = p.grammar;
+            out["grammar_type"] = "tool_calls";
+        } else if (!grammar.empty()) {
+            out["grammar"] = grammar;
+            out["grammar_type"] = "user";
+        } else {
+            out["grammar"] = "";
+        }
+        out["grammar_lazy"] = p.grammar_lazy;
+        out["grammar_triggers"] = triggers_json(p.grammar_triggers);
+        out["preserved_tokens"] = strings_json(p.preserved_tokens);
+        out["additional_stops"] = strings_json(p.additional_stops);
+        out["format"] = static_cast<int>(p.format);
+        out["format_name"] = common_chat_format_name(p.format);
+        out["parser"] = p.parser;
+        out["generation_prompt"] = p.generation_prompt;
+        out["supports_thinking"] = p.supports_thinking;
+        out["thinking_start_tag"] = p.thinking_start_tag;
+        out["thinking_end_tags"] = strings_json(p.thinking_end_tags);
+        return out.dump_safe();
+    });
+}
+
+extern "C" char * strix_chat_parse(const char * parse_json, char * err, size_t err_cap) {
+    return guarded_string(err, err_cap, [&]() -> std::string {
+        const common_json j = parse_object(parse_json, "the parse request");
+        const common_chat_parser_params pp = parser_params_from(j);
+        const std::string text = get_string(j, "text");
+        const bool is_partial = get_bool(j, "is_partial", false);
+        return msg_json(common_chat_parse(text, is_partial, pp));
+    });
+}
+
+extern "C" strix_chat_parser * strix_chat_parser_init(const char * parser_json, char * err, size_t err_cap) {
+    copy_str(err, err_cap, "");
+    try {
+        const common_json j = parse_object(parser_json, "the parser parameters");
+        auto out = std::make_unique<strix_chat_parser>();
+        out->params = parser_params_from(j);
+        return out.release();
+    } catch (const std::exception & e) {
+        copy_str(err, err_cap, e.what());
+    } catch (...) {
+        copy_str(err, err_cap, "unknown C++ exception");
+    }
+    return nullptr;
+}
+
+extern "C" char * strix_chat_parser_parse(
+    const strix_chat_parser * parser,
+    const char * text,
+    size_t len,
+    bool is_partial,
+    char * err,
+    size_t err_cap) {
+    return guarded_string(err, err_cap, [&]() -> std::string {
+        if (parser == nullptr || (text == nullptr && len > 0)) {
+            throw std::invalid_argument("null argument");
+        }
+        const std::string input = len > 0 ? std::string(text, len) : std::string();
+        return msg_json(common_chat_parse(input, is_partial, parser->params));
+    });
+}
+
+extern "C" void strix_chat_parser_free(strix_chat_parser * parser) {
+    delete parser;
+}
+
+extern "C" char * strix_json_schema_to_grammar(const char * schema_json, char * err, size_t err_cap) {
+    return guarded_string(err, err_cap, [&]() -> std::string {
+        if (schema_json == nullptr) {
+            throw std::invalid_argument("null schema");
+        }
+        common_json schema;
+        try {
+            schema = common_json::parse(schema_json);
+        } catch (const std::exception & e) {
+            throw std::invalid_argument(std::string("the schema is not valid JSON: ") + e.what());
+        }
+        return json_schema_to_grammar(schema);
+    });
+}
+
+extern "C" strix_sampler * strix_sampler_init(
+    const llama_model * model,
+    const char * params_json,
+    char * err,
+    size_t err_cap) {
+    copy_str(err, err_cap, "");
+    if (model == nullptr) {
+        copy_str(err, err_cap, "null model");
+        return nullptr;
+    }
+    try {
+        const common_json j = parse_object(params_json, "the sampler parameters");
+        const llama_vocab * vocab = llama_model_get_vocab(model);
+        const int32_t n_vocab = llama_vocab_n_tokens(vocab);
+
+        common_params_sampling sp;
+        sp.temp = get_or<float>(j, "temperature", sp.temp);
+        sp.top_k = get_or<int>(j, "top_k", sp.top_k);
+        sp.top_p = get_or<float>(j, "top_p", sp.top_p);
+        sp.min_p = get_or<float>(j, "min_p", sp.min_p);
+        const long long seed = get_or<long long>(j, "seed", static_cast<long long>(sp.seed));
+        if (seed < 0 || seed > 0xFFFFFFFFLL) {
+            throw std::invalid_argument("\"seed\" must fit in 32 bits");
+        }
+        sp.seed = static_cast<uint32_t>(seed);
+        sp.penalty_repeat = get_or<float>(j, "repeat_penalty", sp.penalty_repeat);
+        sp.penalty_last_n = get_or<int>(j, "repeat_last_n", sp.penalty_last_n);
+        if (sp.penalty_last_n < -1) {
+            throw std::invalid_argument("\"repeat_last_n\" must be >= -1");
+        }
+        if (sp.penalty_last_n == -1) {
+            // llama-server: the slot's context; the sampler has no context, so the most
+            // a context of this model can hold.
+            sp.penalty_last_n = llama_model_n_ctx_train(model);
+        }
+
+        // As params_from_json_cmpl: preserved tokens by id when they are one token.
+        std::set<llama_token> preserved;
+        for (const auto & text : get_strings(j, "preserved_tokens")) {
+            const auto ids = tokenize_special(vocab, text);
+            if (ids.size() == 1) {
+                preserved.insert(ids[0]);
+            }
+        }
+        sp.preserved_tokens = preserved;
+
+        if (has(j, "grammar_triggers")) {
+            const common_json & arr = j.at("grammar_triggers");
+            if (!arr.is_array()) {
+                throw std::invalid_argument("\"grammar_triggers\" must be an array");
+            }
+            for (size_t i = 0; i < arr.size(); ++i) {
+                const common_json & t = arr.at(i);
+                if (!t.is_object()) {
+                    throw std::invalid_argument("a grammar trigger must be an object");
+                }
+                const long long type = get_or<long long>(t, "type", -1);
+                const std::string value = get_string(t, "value");
+                if (type == COMMON_GRAMMAR_TRIGGER_TYPE_WORD) {
+                    const auto ids = tokenize_special(vocab, value);
+                    if (ids.size() == 1) {
+                        if (preserved.count(ids[0]) == 0) {
+                            throw std::invalid_argument("Grammar trigger word should be marked as preserved token: " + value);
+                        }
+                        common_grammar_trigger trigger;
+                        trigger.type = COMMON_GRAMMAR_TRIGGER_TYPE_TOKEN;
+                        trigger.value = value;
+                        trigger.token = ids[0];
+                        sp.grammar_triggers.push_back(std::move(trigger));
+                    } else {
+                        sp.grammar_triggers.push_back({COMMON_GRAMMAR_TRIGGER_TYPE_WORD, value});
+                    }
+                } else if (type == COMMON_GRAMMAR_TRIGGER_TYPE_PATTERN || type == COMMON_GRAMMAR_TRIGGER_TYPE_PATTERN_FULL) {
+                    sp.grammar_triggers.push_back({static_cast<common_grammar_trigger_type>(type), value});
+                } else if (type == COMMON_GRAMMAR_TRIGGER_TYPE_TOKEN) {
+                    const long long token = get_or<long long>(t, "token", -1);
+                    if (token < 0 || token >= n_vocab) {
+                        throw std::invalid_argument("a token grammar trigger needs a token id of the vocabulary");
+                    }
+                    common_grammar_trigger trigger;
+                    trigger.type = COMMON_GRAMMAR_TRIGGER_TYPE_TOKEN;
+                    trigger.value = value;
+                    trigger.token = static_cast<llama_token>(token);
+                    sp.grammar_triggers.push_back(std::move(trigger));
+                } else {
+                    throw std::invalid_argument("Unknown grammar trigger type " + std::to_string(type));
+                }
+            }
+        }
+
+        const std::string grammar = get_string(j, "grammar");
+        if (!grammar.empty()) {
+            const std::string type = has(j, "grammar_type") ? get_string(j, "grammar_type") : "tool_calls";
+            common_grammar_type gt;
+            if (type == "tool_calls") {
+                gt = COMMON_GRAMMAR_TYPE_TOOL_CALLS;
+            } else if (type == "output_format") {
+                gt = COMMON_GRAMMAR_TYPE_OUTPUT_FORMAT;
+            } else if (type == "user") {
+                gt = COMMON_GRAMMAR_TYPE_USER;
+            } else {
+                throw std::invalid_argument("\"grammar_type\" must be \"tool_calls\", \"output_format\" or \"user\"");
+            }
+            sp.grammar = common_grammar(gt, grammar);
+        }
+        sp.grammar_lazy = get_bool(j, "grammar_lazy", false);
+        if (sp.grammar_lazy && !grammar.empty() && sp.grammar_triggers.empty()) {
+            throw std::invalid_argument("Error: no triggers set for lazy grammar!");
+        }
+        sp.generation_prompt = get_string(j, "generation_prompt");
+
+        auto out = std::make_unique<strix_sampler>();
+        out->model = model;
+        out->preserved = preserved;
+        out->smpl = common_sampler_init(model, sp);
+        if (out->smpl == nullptr) {
+            throw std::runtime_error("common_sampler_init failed");
+        }
+        return out.release();
+    } catch (const std::exception & e) {
+        copy_str(err, err_cap, e.what());
+    } catch (...) {
+        copy_str(err, err_cap, "unknown C++ exception");
+    }
+    return nullptr;
+}
+
+extern "C" int32_t strix_sampler_sample(
+    strix_sampler * s,
+    llama_context * ctx,
+    int32_t idx,
+    char * err,
+    size_t err_cap) {
+    copy_str(err, err_cap, "");
+    if (s == nullptr || s->smpl == nullptr || ctx == nullptr) {
+        copy_str(err, err_cap, "null argument");
+        return -1;
+    }
+    try {
+        if (llama_get_model(ctx) != s->model) {
+            throw std::invalid_argument("the context belongs to another model than the sampler");
+        }
+        // common_sampler_sample asserts (aborts) where there are no logits: ask first.
+        if (llama_get_logits_ith(ctx, idx) == nullptr) {
+            throw std::invalid_argument("no logits at batch index " + std::to_string(idx) +
+                                        " of the last decode");
+        }
+        const llama_token id = common_sampler_sample(s->smpl, ctx, idx);
+        if (id < 0) {
+            throw std::runtime_error("common_sampler_sample gave no token");
+        }
+        common_sampler_accept(s->smpl, id, true);
+        return id;
+    } catch (const std::exception & e) {
+        copy_str(err, err_cap, e.what());
+    } catch (...) {
+        copy_str(err, err_cap, "unknown C++ exception");
+    }
+    return -1;
+}
+
+extern "C" int32_t strix_sampler_accept(
+    strix_sampler * s,
+    const int32_t * tokens,
+    size_t n,
+    char * err,
+    size_t err_cap) {
+    copy_str(err, err_cap, "");
+    if (s == nullptr || s->smpl == nullptr || (tokens == nullptr && n > 0)) {
+        copy_str(err, err_cap, "null argument");
+        return STRIX_ERR_INVALID_ARGUMENT;
+    }
+    const int32_t n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(s->model));
+    for (size_t i = 0; i < n; ++i) {
+        if (tokens[i] < 0 || tokens[i] >= n_vocab) {
+            copy_str(err, err_cap, ("token " + std::to_string(tokens[i]) + " is not in the vocabulary").c_str());
+            return STRIX_ERR_INVALID_ARGUMENT;
+        }
+    }
+    return guarded(err, err_cap, [&]() -> int32_t {
+        for (size_t i = 0; i < n; ++i) {
+            common_sampler_accept(s->smpl, tokens[i], /* is_generated= */ false);
+        }
+        return STRIX_OK;
+    }, [] {});
+}
+
+extern "C" int32_t strix_sampler_is_preserved(const strix_sampler * s, int32_t token) {
+    return (s != nullptr && s->preserved.count(token) > 0) ? 1 : 0;
+}
+
+extern "C" void strix_sampler_free(strix_sampler * s) {
+    if (s == nullptr) {
+        return;
+    }
+    common_sampler_free(s->smpl);
+    delete s;
 }

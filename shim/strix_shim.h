@@ -259,6 +259,177 @@ int32_t strix_reference_greedy(
     char * err,
     size_t err_cap);
 
+/* ------------------------------------------------------------------------------------
+ * llama.cpp's chat layer (common/chat.h: Jinja chat templates, tool calling, JSON-schema
+ * grammars, reply parsing) and its common_sampler (common/sampling.h: the sampler chain
+ * with grammar and lazy grammar triggers), as llama-server uses them
+ * (src/runtime/chat.rs, src/runtime/sampler.rs).
+ *
+ * Why: all of this is C++ (std::string, std::vector, common_json, PEG arenas) in
+ * llama.cpp's `common` library; neither llama.h nor llama-cpp-2 reaches it. Structured
+ * values cross the boundary as JSON text so that this header stays plain C.
+ *
+ * Strings returned as `char *` are NUL-terminated JSON (or GBNF) allocated with malloc;
+ * free them with strix_string_free. NULL means failure, with the reason in `err`.
+ * These functions touch no process-wide state (only common's logger, which is
+ * thread safe); one object must not be used by two threads at once.
+ * ------------------------------------------------------------------------------------ */
+
+/* Frees a string returned by this API (NULL is fine). */
+void strix_string_free(char * s);
+
+/* A model's chat templates (common_chat_templates) and how to apply them. Keeps copies
+ * of the template sources and the BOS/EOS texts: it does not refer to the model. */
+struct strix_chat_templates;
+
+/*
+ * The chat templates of `model`, as llama-server (--jinja, the default) sets them up
+ * with common_chat_templates_init: the model's `tokenizer.chat_template` (plus its
+ * `tool_use` variant), or ChatML when it has none. `chat_template_override` (NULL or ""
+ * for none) replaces the model's: Jinja source, or the name of one of llama.cpp's
+ * built-in templates (llama_chat_builtin_templates, e.g. "gemma"), which is then applied
+ * by llama_chat_apply_template (llama-server's --no-jinja path: no tools, no reply
+ * parser; a JSON schema becomes a plain grammar). "chatml" means llama.cpp's ChatML Jinja.
+ */
+struct strix_chat_templates * strix_chat_templates_init(
+    const struct llama_model * model,
+    const char * chat_template_override,
+    char * err,
+    size_t err_cap);
+
+void strix_chat_templates_free(struct strix_chat_templates * tmpls);
+
+/*
+ * What the templates are: {"source": str, "tool_use_source": str ("" if none),
+ * "explicit": bool (common_chat_templates_was_explicit), "use_jinja": bool,
+ * "caps": {name: bool} (common_chat_templates_get_caps; {} without Jinja),
+ * "supports_thinking": bool (common_chat_templates_support_enable_thinking)}.
+ */
+char * strix_chat_templates_info(const struct strix_chat_templates * tmpls, char * err, size_t err_cap);
+
+/*
+ * Applies the templates to an OpenAI-style request, the way llama-server's
+ * oaicompat_chat_params_parse builds common_chat_templates_inputs and calls
+ * common_chat_templates_apply. `request_json`:
+ *   {"messages": [...]            OpenAI messages (common_chat_msgs_parse_oaicompat):
+ *                                 system/user/assistant (with "tool_calls")/tool (with
+ *                                 "tool_call_id"); content a string, null or an array of
+ *                                 {"type": "text", "text": ...} parts. Required.
+ *    "tools": [...] | null,       OpenAI tools (common_chat_tools_parse_oaicompat)
+ *    "tool_choice": "auto" | "none" | "required" | null (= "auto"),
+ *    "parallel_tool_calls": bool  (default false),
+ *    "json_schema": {...} | null, a response format: the template's parser and grammar
+ *                                 then expect JSON of this schema
+ *    "grammar": str | null,       a user GBNF grammar (not with json_schema; not with
+ *                                 tools unless tool_choice is "none")
+ *    "add_generation_prompt": bool (default true),
+ *    "enable_thinking": bool      (default true),
+ *    "reasoning_format": str      (optional: "none", "auto", "deepseek" (default, as
+ *                                 llama-server's), "deepseek-legacy"; "none" leaves
+ *                                 thinking in the content)}
+ * Returns {"prompt": str, "grammar": str, "grammar_type": "tool_calls" | "user" (only
+ *   when "grammar" is not empty: "tool_calls" for a grammar the template made (tool calls
+ *   or a response format; llama-server's grammar_type "tool_calls"), "user" for the
+ *   request's own grammar), "grammar_lazy": bool,
+ *   "grammar_triggers": [{"type": int (common_grammar_trigger_type: 0 token, 1 word,
+ *   2 pattern, 3 full pattern), "value": str, "token": int (-1 unless a token trigger)}],
+ *   "preserved_tokens": [str], "additional_stops": [str], "format": int
+ *   (common_chat_format), "format_name": str, "parser": str (the serialised PEG parser
+ *   for strix_chat_parse; "" for none), "generation_prompt": str, "supports_thinking":
+ *   bool, "thinking_start_tag": str, "thinking_end_tags": [str]}.
+ */
+char * strix_chat_apply(
+    const struct strix_chat_templates * tmpls,
+    const char * request_json,
+    char * err,
+    size_t err_cap);
+
+/*
+ * Parses a generated reply with common_chat_parse, as llama-server does for each
+ * streamed update and the final text. `parse_json`: {"text": str (the generated text
+ * only, special tokens rendered as llama-server does: see strix_sampler_is_preserved),
+ * "is_partial": bool (more text may follow), "format": int, "parser": str,
+ * "generation_prompt": str (all three from strix_chat_apply)}. Returns {"content": str,
+ * "reasoning_content": str, "tool_calls": [{"id": str ("" : llama.cpp leaves ids to
+ * the caller), "name": str, "arguments": str (JSON text)}]}.
+ */
+char * strix_chat_parse(const char * parse_json, char * err, size_t err_cap);
+
+/* A reply parser with its PEG arena loaded once (for parsing a stream again and again). */
+struct strix_chat_parser;
+
+/* `parser_json`: {"format": int, "parser": str, "generation_prompt": str}. */
+struct strix_chat_parser * strix_chat_parser_init(const char * parser_json, char * err, size_t err_cap);
+
+/* As strix_chat_parse, for `text` of `len` bytes (UTF-8, NUL bytes allowed). */
+char * strix_chat_parser_parse(
+    const struct strix_chat_parser * parser,
+    const char * text,
+    size_t len,
+    bool is_partial,
+    char * err,
+    size_t err_cap);
+
+void strix_chat_parser_free(struct strix_chat_parser * parser);
+
+/* A GBNF grammar for a JSON schema (`schema_json`), by json_schema_to_grammar. */
+char * strix_json_schema_to_grammar(const char * schema_json, char * err, size_t err_cap);
+
+/* llama.cpp's common_sampler, with the token ids of the preserved tokens. */
+struct strix_sampler;
+
+/*
+ * A common_sampler for `model`, with common_params_sampling built the way llama-server's
+ * params_from_json_cmpl builds it. `params_json` (every key optional; defaults are
+ * common_params_sampling's): {"temperature": number (<= 0: greedy), "top_k": int (<= 0:
+ * off), "top_p": number, "min_p": number, "seed": uint32 (4294967295: llama.cpp picks),
+ * "repeat_penalty": number, "repeat_last_n": int (-1: the model's training context, 0:
+ * off), "grammar": str, "grammar_type": "tool_calls" | "output_format" | "user"
+ * (default "tool_calls"; the first two get `generation_prompt` fed to the grammar before
+ * sampling, unless it is lazy), "grammar_lazy": bool, "grammar_triggers": [as in
+ * strix_chat_apply], "preserved_tokens": [str], "generation_prompt": str}.
+ * As llama-server: a preserved token that is one token of the vocabulary is kept by id
+ * (others are dropped); a word trigger that is one token becomes a token trigger (and
+ * must be a preserved token); a lazy grammar needs triggers. The sampler refers to the
+ * model's vocabulary: free it before the model.
+ */
+struct strix_sampler * strix_sampler_init(
+    const struct llama_model * model,
+    const char * params_json,
+    char * err,
+    size_t err_cap);
+
+/*
+ * Samples the token at batch index `idx` of the last llama_decode of `ctx` (-1: the
+ * last output) with common_sampler_sample and accepts it (common_sampler_accept(...,
+ * true): the grammar advances). Returns the token, or -1 with the reason in `err` (no
+ * logits at `idx`, a context of another model, a grammar error).
+ */
+int32_t strix_sampler_sample(
+    struct strix_sampler * smpl,
+    struct llama_context * ctx,
+    int32_t idx,
+    char * err,
+    size_t err_cap);
+
+/*
+ * Feeds `n` tokens that were not sampled (the prompt) to the sampler chain's history
+ * (repeat penalties), as llama-server does before generating: common_sampler_accept(...,
+ * false); the grammar does not see them. Returns STRIX_OK or an error code.
+ */
+int32_t strix_sampler_accept(
+    struct strix_sampler * smpl,
+    const int32_t * tokens,
+    size_t n,
+    char * err,
+    size_t err_cap);
+
+/* 1 if `token` is one of the sampler's preserved tokens (llama-server renders these as
+ * text, special or not, before parsing the reply), else 0. */
+int32_t strix_sampler_is_preserved(const struct strix_sampler * smpl, int32_t token);
+
+void strix_sampler_free(struct strix_sampler * smpl);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,7 +6,8 @@
 //! (what a model needs) → [`discovery`] (which models are on this machine, and which one
 //! the user means) → [`hardware`] (what the machine offers) → [`planner`] (how to place
 //! the model) → [`measure`] (what `strix-run bench` measures and how it reports it,
-//! without llama.cpp) → `runtime` (llama.cpp, behind the `runtime` feature) → the
+//! without llama.cpp) → `runtime` (llama.cpp, behind the `runtime` feature) → `server`
+//! (`strix-run serve`: the HTTP APIs and continuous batching, with the runtime) → the
 //! `strix-run` binary (`src/cli`, the only place that knows the command line).
 //! `ARCHITECTURE.md` shows where each decision lives.
 
@@ -19,3 +20,5 @@ pub mod model;
 pub mod planner;
 #[cfg(feature = "runtime")]
 pub mod runtime;
+#[cfg(feature = "runtime")]
+pub mod server;

@@ -30,9 +30,13 @@ mod llama_tools;
 #[path = "../planner-tests/mod.rs"]
 mod planner;
 #[cfg(feature = "runtime")]
+mod runtime_chat;
+#[cfg(feature = "runtime")]
 mod runtime_generate;
 #[cfg(feature = "runtime")]
 mod runtime_load;
+#[cfg(feature = "runtime")]
+mod serve;
 mod synth;
 #[cfg(feature = "runtime")]
 mod synth_llama;

@@ -138,18 +138,48 @@ impl Switch {
     }
 }
 
+/// `--parallel`: a count, or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parallel {
+    /// This many sequences.
+    Count(u32),
+    /// Let the planner choose (serve).
+    Auto,
+}
+
+fn parse_parallel(s: &str) -> Result<Parallel, String> {
+    if s.eq_ignore_ascii_case("auto") {
+        return Ok(Parallel::Auto);
+    }
+    s.parse::<u32>()
+        .map(Parallel::Count)
+        .map_err(|_| format!("'{s}' is not a number of sequences or `auto`"))
+}
+
+impl PlanFlags {
+    /// Refuses `--parallel auto` outside `serve`.
+    pub fn refuse_auto_parallel(&self) -> anyhow::Result<()> {
+        if self.parallel == Some(Parallel::Auto) {
+            anyhow::bail!("--parallel auto chooses a server's slots: use it with `strix-run serve` (here give a number)");
+        }
+        Ok(())
+    }
+}
+
 /// Planner inputs shared by `plan` and the run commands: the request and the pins.
 #[derive(Debug, Clone, clap::Args)]
 pub struct PlanFlags {
     /// What to optimise.
     #[arg(long, value_enum, default_value_t = ObjectiveArg::Generate)]
     pub objective: ObjectiveArg,
-    /// Context length wanted (default 4096, or the model's training context if smaller).
+    /// Context length wanted (default 4096, or the model's training context if smaller);
+    /// for `serve`, the context of each slot.
     #[arg(long)]
     pub ctx: Option<u32>,
-    /// Parallel sequences.
-    #[arg(long)]
-    pub parallel: Option<u32>,
+    /// Parallel sequences (slots); `auto` (serve only): the count with the most
+    /// predicted throughput that keeps one stream at half its single-stream speed.
+    #[arg(long, value_parser = parse_parallel)]
+    pub parallel: Option<Parallel>,
     /// Pin n_gpu_layers (counting the output layer, like llama.cpp).
     #[arg(long)]
     pub ngl: Option<u32>,
@@ -205,7 +235,10 @@ impl PlanFlags {
         Request {
             objective: self.objective.into(),
             n_ctx: self.ctx,
-            n_seq: self.parallel,
+            n_seq: match self.parallel {
+                Some(Parallel::Count(n)) => Some(n),
+                Some(Parallel::Auto) | None => None,
+            },
             pinned: Pinned {
                 backend,
                 n_gpu_layers: self.ngl,

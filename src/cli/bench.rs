@@ -232,6 +232,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     if let Some(plot) = &args.plot {
         strix_run::measure::plot::check_path(plot)?;
     }
+    args.planning.plan.refuse_auto_parallel()?;
     let planning = args.planning.resolve()?;
     let (targets, missing) = targets(args, &planning.discovery)?;
     let format = args.format();

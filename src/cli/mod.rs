@@ -10,6 +10,7 @@ mod models;
 mod output;
 mod plan;
 mod run;
+mod serve;
 mod synth;
 
 use clap::{Parser, Subcommand};
@@ -50,6 +51,9 @@ enum Command {
     Models(Box<models::ModelsArgs>),
     /// Plan how to run a model on this (or a described) machine, and explain why.
     Plan(Box<plan::PlanArgs>),
+    /// Serve a model over OpenAI- and Anthropic-compatible HTTP APIs, with continuous
+    /// batching over planned slots.
+    Serve(Box<serve::ServeArgs>),
     /// Write a synthetic GGUF model with the real shapes of a known model.
     Synth(synth::SynthArgs),
 }
@@ -76,6 +80,7 @@ pub fn run() -> ExitCode {
         Some(Command::Inspect(args)) => inspect::run(&args),
         Some(Command::Models(args)) => models::run(&args),
         Some(Command::Plan(args)) => plan::run(&args),
+        Some(Command::Serve(args)) => serve::run(&args),
         Some(Command::Synth(args)) => synth::run(&args),
     };
     // What is still buffered is written now, so a failed write is reported (the flush at

@@ -44,6 +44,7 @@ pub enum PlannerChoice {
 
 /// Runs `plan`.
 pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
+    args.planning.plan.refuse_auto_parallel()?;
     let planning = args.planning.resolve()?;
     let (model, on_this_machine) = match planning.find_model(&args.model, false)? {
         ModelChoice::Here(found) => (found.meta, true),
@@ -218,6 +219,15 @@ pub fn print_plan(model: &ModelMeta, hw: &Hardware, plan: &Plan) -> anyhow::Resu
             (false, _) => "default constants, fitted to the seed's Strix Halo",
         }
     );
+    if plan.n_seq > 1 {
+        let c = &p.concurrent;
+        outln!(
+            "predicted with all {} sequences generating: {:.1} tok/s together, {:.1} tok/s each (batched-decode model)",
+            c.slots,
+            c.aggregate_tg_tok_s,
+            c.per_stream_tg_tok_s
+        );
+    }
     outln!("binding constraint: {}", plan.binding_constraint);
     for r in &plan.rejected {
         outln!("rejected: {}: {}", r.option, r.reason);

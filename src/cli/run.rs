@@ -74,6 +74,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     engine::check_sampling(args)?;
     // Read before anything is planned or loaded: a missing file fails at once.
     let prompt = if args.dry_run { None } else { prompt(args)? };
+    args.planning.plan.refuse_auto_parallel()?;
     let planning = args.planning.resolve()?;
     let source = &planning.speed_source;
     let (hw, request) = (&planning.hw, &planning.request);

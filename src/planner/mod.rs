@@ -15,6 +15,7 @@ pub mod emit;
 pub mod memory;
 pub mod reserve;
 mod search;
+pub mod serving;
 pub mod speed;
 
 use crate::gguf::GgmlType;

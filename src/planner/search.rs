@@ -370,6 +370,7 @@ pub(super) fn plan(model: &ModelMeta, hw: &Hardware, req: &Request) -> Result<Pl
                     threads: s.threads,
                     threads_batch: s.threads_batch,
                     n_ubatch: ctx.n_ubatch,
+                    n_seq: s.n_seq,
                 };
                 let search = BackendSearch {
                     model,

@@ -134,6 +134,61 @@ pub struct Prediction {
     /// Whether the constants were measured on this machine (`strix-run bench`) or
     /// are the defaults fitted to the seed's Strix Halo.
     pub calibrated: bool,
+    /// Generation with every one of the plan's sequences busy at once (batched decode):
+    /// the same as `tg_tok_s` for one sequence.
+    pub concurrent: Concurrency,
+}
+
+/// Predicted generation when `slots` sequences generate together.
+///
+/// One batched decode step reads the weights once for all of its tokens, so a step of
+/// P tokens costs the single-token time's memory part once (for an MoE, the experts
+/// the P tokens route to: `n_expert / n_used × (1 − (1 − n_used / n_expert)^P)` times
+/// the experts one token reads, assuming uniform routing) plus compute for each further
+/// token, taken as the prompt model's time per token. Aggregate = P / step time; each
+/// stream gets 1 / step time. The KV reads that grow with the context are left out.
+/// This is a model, not yet fitted to measurements of batched decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Concurrency {
+    /// Sequences generating together.
+    pub slots: u32,
+    /// Tokens per second of all of them together.
+    pub aggregate_tg_tok_s: f64,
+    /// Tokens per second each one gets.
+    pub per_stream_tg_tok_s: f64,
+}
+
+/// [`Concurrency`] at `slots` busy sequences, from the single-stream generation and
+/// prompt speeds and the share of a token's reads that are routed experts.
+pub fn concurrency(
+    tg_tok_s: f64,
+    pp_tok_s: f64,
+    expert_share: f64,
+    expert_fraction: f64,
+    slots: u32,
+) -> Concurrency {
+    let p = f64::from(slots.max(1));
+    if tg_tok_s <= 0.0 {
+        return Concurrency {
+            slots: slots.max(1),
+            aggregate_tg_tok_s: 0.0,
+            per_stream_tg_tok_s: 0.0,
+        };
+    }
+    let t1 = 1.0 / tg_tok_s;
+    // Expert coverage relative to one token's experts.
+    let coverage = if expert_fraction > 0.0 && expert_fraction < 1.0 {
+        (1.0 - (1.0 - expert_fraction).powf(p)) / expert_fraction
+    } else {
+        1.0
+    };
+    let compute = if pp_tok_s > 0.0 { 1.0 / pp_tok_s } else { 0.0 };
+    let step = t1 * ((1.0 - expert_share) + expert_share * coverage) + (p - 1.0) * compute;
+    Concurrency {
+        slots: slots.max(1),
+        aggregate_tg_tok_s: p / step,
+        per_stream_tg_tok_s: 1.0 / step,
+    }
 }
 
 /// What the speed model needs to know about the machine and run.
@@ -157,6 +212,8 @@ pub struct SpeedInputs {
     pub threads_batch: u32,
     /// Physical batch.
     pub n_ubatch: u32,
+    /// Sequences that may generate together (the plan's `n_seq`).
+    pub n_seq: u32,
 }
 
 /// How the GPU is attached to the CPU's memory.
@@ -274,6 +331,31 @@ fn token_reads(model: &ModelMeta, mem: &MemoryEstimate, n_cpu_moe: u32) -> Token
     r
 }
 
+/// The share of one token's weight reads that are routed experts, and the fraction of
+/// the experts one token uses (`n_expert_used / n_expert`; 0 for a dense model).
+fn expert_mix(model: &ModelMeta) -> (f64, f64) {
+    if model.n_expert == 0 || model.n_expert_used == 0 {
+        return (0.0, 0.0);
+    }
+    let experts: f64 = model
+        .blocks
+        .iter()
+        .map(|b| model.active_expert_bytes(b) as f64)
+        .sum();
+    let dense: f64 = model
+        .blocks
+        .iter()
+        .map(|b| (b.dense_bytes + b.shared_expert_bytes) as f64)
+        .sum::<f64>()
+        + model.non_block.output as f64;
+    let total = experts + dense;
+    let share = if total > 0.0 { experts / total } else { 0.0 };
+    (
+        share,
+        f64::from(model.n_expert_used) / f64::from(model.n_expert),
+    )
+}
+
 /// Predicts tg and pp for a placement.
 pub fn predict(
     model: &ModelMeta,
@@ -337,7 +419,9 @@ pub fn predict(
     }
     let pp = if tp > 0.0 { 1.0 / tp } else { 0.0 };
     let spread = if calibrated { c.spread / 2.0 } else { c.spread };
+    let (expert_share, expert_fraction) = expert_mix(model);
     Prediction {
+        concurrent: concurrency(tg, pp, expert_share, expert_fraction, inputs.n_seq),
         tg_tok_s: tg,
         tg_range: (tg * (1.0 - spread), tg * (1.0 + spread)),
         pp_tok_s: pp,

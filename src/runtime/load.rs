@@ -40,7 +40,7 @@
 
 use super::actual::{actual_memory, tensor_buffer_types, ActualError, ActualMemory, TensorBuffer};
 use super::context::{create_context, Context, ContextSettings};
-use super::model::{load_model, Model, ModelKey};
+use super::model::{load_model, Model, ModelKey, WeightLayout};
 use super::{llama_backend, BACKENDS};
 use crate::gguf::GgufError;
 use crate::hardware::{Backend, Hardware};
@@ -90,6 +90,8 @@ pub struct LoadOptions {
     pub progress: bool,
     /// Test hook: make the first attempts fail on purpose (default [`Fault::None`]).
     pub fault: Fault,
+    /// How llama.cpp lays out the weights (CPU repacking).
+    pub weights: WeightLayout,
 }
 
 impl LoadOptions {
@@ -101,6 +103,7 @@ impl LoadOptions {
             max_attempts: 4,
             progress: true,
             fault: Fault::None,
+            weights: WeightLayout::default(),
         }
     }
 }
@@ -584,6 +587,7 @@ pub fn load(meta: ModelMeta, plan: Plan, opts: &LoadOptions) -> Result<Loaded, L
                 load_model(
                     &c_path,
                     &plan,
+                    opts.weights,
                     progress_bar(opts.progress, &label),
                     fault_model,
                 )

@@ -2,6 +2,9 @@
 //! llama-cpp-sys-2 / llama-cpp-2, plus a small C++ shim (`shim/`, built by `build.rs`)
 //! for the few things llama-cpp-2's public API lacks.
 //!
+//! - [`chat`]: llama.cpp's chat layer (Jinja templates, tool calls, JSON-schema
+//!   grammars, reply parsing) and [`sampler`]: its `common_sampler`, as llama-server
+//!   uses them.
 //! - [`measure`]: llama-bench-style prompt and generation measurements of a loaded plan
 //!   (what `strix-run bench` runs).
 //! - [`oracle`]: llama.cpp's own projection of per-device memory (model / context /
@@ -15,6 +18,8 @@
 //! trace, 5 debug), in which case it prints to stderr.
 
 pub mod actual;
+pub mod batch;
+pub mod chat;
 pub mod context;
 pub mod devices;
 pub mod interrupt;
@@ -22,6 +27,7 @@ pub mod load;
 pub mod measure;
 pub mod model;
 pub mod oracle;
+pub mod sampler;
 pub mod session;
 
 use llama_cpp_2::llama_backend::LlamaBackend;

@@ -189,11 +189,32 @@ fn backend_devices(backend: Backend) -> Vec<sys::ggml_backend_dev_t> {
     out
 }
 
+/// How llama.cpp lays out weights in memory, beyond the plan's placement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WeightLayout {
+    /// Let llama.cpp repack CPU weights for its faster multi-row kernels (llama.cpp's
+    /// default, `use_extra_bufts`). Those kernels sum in another order for batches of
+    /// several rows than for one, so with repacking a sequence decoded beside others
+    /// (a server's continuous batching) can give slightly different logits, and a
+    /// different greedy text, than decoded alone. Off: every answer is the same alone
+    /// or batched, prompts run slower on the CPU.
+    pub repack_cpu_weights: bool,
+}
+
+impl Default for WeightLayout {
+    fn default() -> Self {
+        WeightLayout {
+            repack_cpu_weights: true,
+        }
+    }
+}
+
 /// Loads the model at `path` with `plan`'s placement; `abort` aborts it through the
 /// progress callback (the step-down test hook).
 pub(crate) fn load_model(
     path: &CStr,
     plan: &Plan,
+    weights: WeightLayout,
     bar: ProgressBar,
     abort: bool,
 ) -> Result<Model, String> {
@@ -228,6 +249,7 @@ pub(crate) fn load_model(
     // SAFETY: returns a struct by value.
     let mut mp = unsafe { sys::llama_model_default_params() };
     mp.n_gpu_layers = i32::try_from(plan.n_gpu_layers).unwrap_or(i32::MAX);
+    mp.use_extra_bufts = weights.repack_cpu_weights;
     mp.load_mode = if plan.use_mmap {
         sys::LLAMA_LOAD_MODE_MMAP
     } else {

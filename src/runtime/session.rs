@@ -332,23 +332,23 @@ impl Sampler {
 
 /// Turns token bytes into text as it becomes final: complete UTF-8 characters, holding
 /// back a possible beginning of a stop string.
-struct TextStream<'a> {
+pub(crate) struct TextStream {
     bytes: Vec<u8>,
     pending: String,
-    stop: &'a [String],
+    stop: Vec<String>,
 }
 
-impl<'a> TextStream<'a> {
-    fn new(stop: &'a [String]) -> Self {
+impl TextStream {
+    pub(crate) fn new(stop: &[String]) -> Self {
         TextStream {
             bytes: Vec::new(),
             pending: String::new(),
-            stop,
+            stop: stop.to_vec(),
         }
     }
 
     /// Adds a token's bytes; returns the text now final and the stop string found.
-    fn push(&mut self, piece: &[u8]) -> (String, Option<String>) {
+    pub(crate) fn push(&mut self, piece: &[u8]) -> (String, Option<String>) {
         self.bytes.extend_from_slice(piece);
         loop {
             match std::str::from_utf8(&self.bytes) {
@@ -405,7 +405,7 @@ impl<'a> TextStream<'a> {
     }
 
     /// Whatever is left (at the end of generation).
-    fn finish(&mut self) -> String {
+    pub(crate) fn finish(&mut self) -> String {
         let mut out = std::mem::take(&mut self.pending);
         out.push_str(&String::from_utf8_lossy(&self.bytes));
         self.bytes.clear();

@@ -4,6 +4,8 @@
 
 #[cfg(feature = "runtime")]
 pub mod llama_gguf;
+#[cfg(feature = "runtime")]
+pub mod server;
 
 use std::path::{Path, PathBuf};
 
