@@ -466,6 +466,7 @@ impl Worker {
         let mut batch = Batch::new(self.n_batch.max(self.slots.len()));
         let mut open = true;
         loop {
+            self.publish();
             // Admit waiting jobs while a slot is free.
             while open && self.busy() < self.slots.len() {
                 let next = if self.busy() == 0 {
@@ -913,6 +914,9 @@ impl Worker {
             text: active.text,
             reply,
         };
+        // The slot is free before the client hears of it: a client that asks `/slots`
+        // or `/metrics` after its answer sees it idle.
+        self.publish();
         let _ = active.events.send(Event::Done(Box::new(finish)));
     }
 }
