@@ -293,7 +293,8 @@ pub fn model_id_of(path: &Path) -> String {
 }
 
 impl Server {
-    /// `strix-run serve -m GEMMA --host 127.0.0.1 --port 0 EXTRA...` with an empty
+    /// `strix-run serve -m GEMMA --host 127.0.0.1 --port 0 --threads 1 --threads-batch 1
+    /// EXTRA...` with an empty
     /// config directory (no calibration file), waited on until it says it is ready.
     pub fn start(extra: &[&str]) -> Server {
         Server::start_model(&crate::support::gemma_path(), extra)
@@ -317,6 +318,14 @@ impl Server {
             "--port".into(),
             "0".into(),
         ];
+        // One thread each, unless the test pins its own: the test threads run several
+        // llama.cpp processes at once on a small machine, and ggml's threads wait for
+        // each other by spinning, so two-thread processes beside each other crawled
+        // (x0.007 of the prediction in one CI run; a 48-token stream then outlived a
+        // 60 s shutdown timeout). A single thread never waits for another.
+        if !extra.iter().any(|a| a.starts_with("--threads")) {
+            args.extend(["--threads", "1", "--threads-batch", "1"].map(String::from));
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_strix-run"));
         cmd.arg("serve")
