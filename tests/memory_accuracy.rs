@@ -118,3 +118,19 @@ fn synthetic_presets_match_llama_cpp_dry_run() {
         check(&files[0], preset);
     }
 }
+
+/// The batched-decode model's logits factor for the real Gemma 3 270M, read from its
+/// header, against the model card's split: 100M parameters in the blocks, 170M in the
+/// embedding, which is also its output projection (640 × 262144): (100 + 168) / 100 =
+/// 2.68. The header gives parameters through bytes at the file's average width, so a
+/// band, not the exact figure.
+#[test]
+fn gemma_3_270m_decode_shape_matches_its_published_split() {
+    let meta = ModelMeta::open(&support::gemma_path()).expect("Gemma's header");
+    let shape = strix_run::planner::speed::DecodeShape::of(&meta);
+    assert!(
+        (2.2..=3.2).contains(&shape.logits_factor),
+        "{shape:?} (published split: 2.68)"
+    );
+    assert_eq!((shape.expert_share, shape.expert_fraction), (0.0, 0.0));
+}

@@ -145,9 +145,17 @@ pub struct Prediction {
 /// P tokens costs the single-token time's memory part once (for an MoE, the experts
 /// the P tokens route to: `n_expert / n_used × (1 − (1 − n_used / n_expert)^P)` times
 /// the experts one token reads, assuming uniform routing) plus compute for each further
-/// token, taken as the prompt model's time per token. Aggregate = P / step time; each
-/// stream gets 1 / step time. The KV reads that grow with the context are left out.
-/// This is a model, not yet fitted to measurements of batched decoding.
+/// token. That compute is the prompt model's time per token times
+/// [`DecodeShape::logits_factor`]: a prompt batch computes the output projection for
+/// its last token only, a decode batch for every token, and the projection
+/// (`n_embd × n_vocab`) can outweigh the blocks (Gemma 3 270M: 168M of its 268M
+/// parameters). Aggregate = P / step time; each stream gets 1 / step time. Left out:
+/// the KV reads that grow with the context, and sampling (a server samples once per
+/// sequence and step).
+///
+/// Checked against `llama-batched-bench` from the same llama.cpp on the development
+/// VM's CPU (`measurements/batched-decode`; `planner-tests/serving.rs` holds the
+/// committed run to it), not fitted to it; unmeasured on GPUs.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Concurrency {
     /// Sequences generating together.
@@ -158,15 +166,73 @@ pub struct Concurrency {
     pub per_stream_tg_tok_s: f64,
 }
 
+/// What batched decoding depends on besides the single-stream speeds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DecodeShape {
+    /// Share of one token's weight reads that are routed experts (0 for a dense model).
+    pub expert_share: f64,
+    /// Fraction of the experts one token uses, `n_expert_used / n_expert` (0 when dense).
+    pub expert_fraction: f64,
+    /// Compute of one decoded token (its blocks and the output projection) over the
+    /// compute of one prompt token (its blocks only): `(blocks + n_embd × n_vocab) /
+    /// blocks`, in parameters; 1 when unknown.
+    pub logits_factor: f64,
+}
+
+impl DecodeShape {
+    /// A dense model whose output projection is negligible.
+    pub const DENSE: DecodeShape = DecodeShape {
+        expert_share: 0.0,
+        expert_fraction: 0.0,
+        logits_factor: 1.0,
+    };
+
+    /// The shape of `model` (routing and output projection from its header).
+    pub fn of(model: &ModelMeta) -> DecodeShape {
+        let (expert_share, expert_fraction) = expert_mix(model);
+        // Parameters, not bytes: the embedding and output matrices are often stored
+        // wider than the blocks. The blocks hold what the embedding and an untied output
+        // matrix (n_embd × n_vocab each) leave of the file's parameters (norms and other
+        // small tensors included); a token uses their share that its bytes use.
+        let projection = model.n_embd as f64 * model.n_vocab as f64;
+        let untied = if model.non_block.output_matrix > 0 {
+            projection
+        } else {
+            0.0
+        };
+        let block_params_all = (model.params as f64 - projection - untied).max(0.0);
+        let (mut block_bytes, mut active_bytes) = (0.0, 0.0);
+        for b in &model.blocks {
+            let dense = (b.dense_bytes + b.shared_expert_bytes) as f64;
+            block_bytes += dense + b.expert_bytes as f64;
+            active_bytes += dense + model.active_expert_bytes(b) as f64;
+        }
+        let block_params = if block_bytes > 0.0 {
+            block_params_all * active_bytes / block_bytes
+        } else {
+            0.0
+        };
+        let output_params = projection;
+        let logits_factor = if block_params > 0.0 && output_params.is_finite() {
+            // Bounded: a header with (almost) no blocks must not predict nothing.
+            ((block_params + output_params) / block_params).min(MAX_LOGITS_FACTOR)
+        } else {
+            1.0
+        };
+        DecodeShape {
+            expert_share,
+            expert_fraction,
+            logits_factor,
+        }
+    }
+}
+
+/// Upper bound of [`DecodeShape::logits_factor`] (Gemma 3 270M: about 2.7).
+const MAX_LOGITS_FACTOR: f64 = 16.0;
+
 /// [`Concurrency`] at `slots` busy sequences, from the single-stream generation and
-/// prompt speeds and the share of a token's reads that are routed experts.
-pub fn concurrency(
-    tg_tok_s: f64,
-    pp_tok_s: f64,
-    expert_share: f64,
-    expert_fraction: f64,
-    slots: u32,
-) -> Concurrency {
+/// prompt speeds and the model's [`DecodeShape`].
+pub fn concurrency(tg_tok_s: f64, pp_tok_s: f64, shape: &DecodeShape, slots: u32) -> Concurrency {
     let p = f64::from(slots.max(1));
     if tg_tok_s <= 0.0 {
         return Concurrency {
@@ -176,13 +242,18 @@ pub fn concurrency(
         };
     }
     let t1 = 1.0 / tg_tok_s;
+    let (expert_share, expert_fraction) = (shape.expert_share, shape.expert_fraction);
     // Expert coverage relative to one token's experts.
     let coverage = if expert_fraction > 0.0 && expert_fraction < 1.0 {
         (1.0 - (1.0 - expert_fraction).powf(p)) / expert_fraction
     } else {
         1.0
     };
-    let compute = if pp_tok_s > 0.0 { 1.0 / pp_tok_s } else { 0.0 };
+    let compute = if pp_tok_s > 0.0 {
+        shape.logits_factor.max(1.0) / pp_tok_s
+    } else {
+        0.0
+    };
     let step = t1 * ((1.0 - expert_share) + expert_share * coverage) + (p - 1.0) * compute;
     Concurrency {
         slots: slots.max(1),
@@ -419,9 +490,8 @@ pub fn predict(
     }
     let pp = if tp > 0.0 { 1.0 / tp } else { 0.0 };
     let spread = if calibrated { c.spread / 2.0 } else { c.spread };
-    let (expert_share, expert_fraction) = expert_mix(model);
     Prediction {
-        concurrent: concurrency(tg, pp, expert_share, expert_fraction, inputs.n_seq),
+        concurrent: concurrency(tg, pp, &DecodeShape::of(model), inputs.n_seq),
         tg_tok_s: tg,
         tg_range: (tg * (1.0 - spread), tg * (1.0 + spread)),
         pp_tok_s: pp,
