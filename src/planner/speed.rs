@@ -189,7 +189,28 @@ impl DecodeShape {
 
     /// The shape of `model` (routing and output projection from its header).
     pub fn of(model: &ModelMeta) -> DecodeShape {
-        let (expert_share, expert_fraction) = expert_mix(model);
+        // Per token, over the blocks: dense (and shared-expert) bytes, the routed experts
+        // it reads, and all routed experts.
+        let (mut dense, mut active_experts, mut all_experts) = (0.0, 0.0, 0.0);
+        for b in &model.blocks {
+            dense += (b.dense_bytes + b.shared_expert_bytes) as f64;
+            active_experts += model.active_expert_bytes(b) as f64;
+            all_experts += b.expert_bytes as f64;
+        }
+        let routed = model.n_expert > 0 && model.n_expert_used > 0;
+        let (expert_share, expert_fraction) = if routed {
+            let total = active_experts + dense + model.non_block.output as f64;
+            (
+                if total > 0.0 {
+                    active_experts / total
+                } else {
+                    0.0
+                },
+                f64::from(model.n_expert_used) / f64::from(model.n_expert),
+            )
+        } else {
+            (0.0, 0.0)
+        };
         // Parameters, not bytes: the embedding and output matrices are often stored
         // wider than the blocks. The blocks hold what the embedding and an untied output
         // matrix (n_embd × n_vocab each) leave of the file's parameters (norms and other
@@ -200,22 +221,16 @@ impl DecodeShape {
         } else {
             0.0
         };
-        let block_params_all = (model.params as f64 - projection - untied).max(0.0);
-        let (mut block_bytes, mut active_bytes) = (0.0, 0.0);
-        for b in &model.blocks {
-            let dense = (b.dense_bytes + b.shared_expert_bytes) as f64;
-            block_bytes += dense + b.expert_bytes as f64;
-            active_bytes += dense + model.active_expert_bytes(b) as f64;
-        }
+        let block_bytes = dense + all_experts;
         let block_params = if block_bytes > 0.0 {
-            block_params_all * active_bytes / block_bytes
+            (model.params as f64 - projection - untied).max(0.0) * (dense + active_experts)
+                / block_bytes
         } else {
             0.0
         };
-        let output_params = projection;
-        let logits_factor = if block_params > 0.0 && output_params.is_finite() {
+        let logits_factor = if block_params > 0.0 {
             // Bounded: a header with (almost) no blocks must not predict nothing.
-            ((block_params + output_params) / block_params).min(MAX_LOGITS_FACTOR)
+            ((block_params + projection) / block_params).min(MAX_LOGITS_FACTOR)
         } else {
             1.0
         };
@@ -242,10 +257,10 @@ pub fn concurrency(tg_tok_s: f64, pp_tok_s: f64, shape: &DecodeShape, slots: u32
         };
     }
     let t1 = 1.0 / tg_tok_s;
-    let (expert_share, expert_fraction) = (shape.expert_share, shape.expert_fraction);
+    let (share, fraction) = (shape.expert_share, shape.expert_fraction);
     // Expert coverage relative to one token's experts.
-    let coverage = if expert_fraction > 0.0 && expert_fraction < 1.0 {
-        (1.0 - (1.0 - expert_fraction).powf(p)) / expert_fraction
+    let coverage = if fraction > 0.0 && fraction < 1.0 {
+        (1.0 - (1.0 - fraction).powf(p)) / fraction
     } else {
         1.0
     };
@@ -254,7 +269,7 @@ pub fn concurrency(tg_tok_s: f64, pp_tok_s: f64, shape: &DecodeShape, slots: u32
     } else {
         0.0
     };
-    let step = t1 * ((1.0 - expert_share) + expert_share * coverage) + (p - 1.0) * compute;
+    let step = t1 * ((1.0 - share) + share * coverage) + (p - 1.0) * compute;
     Concurrency {
         slots: slots.max(1),
         aggregate_tg_tok_s: p / step,
@@ -400,31 +415,6 @@ fn token_reads(model: &ModelMeta, mem: &MemoryEstimate, n_cpu_moe: u32) -> Token
         r.handovers += 1.0;
     }
     r
-}
-
-/// The share of one token's weight reads that are routed experts, and the fraction of
-/// the experts one token uses (`n_expert_used / n_expert`; 0 for a dense model).
-fn expert_mix(model: &ModelMeta) -> (f64, f64) {
-    if model.n_expert == 0 || model.n_expert_used == 0 {
-        return (0.0, 0.0);
-    }
-    let experts: f64 = model
-        .blocks
-        .iter()
-        .map(|b| model.active_expert_bytes(b) as f64)
-        .sum();
-    let dense: f64 = model
-        .blocks
-        .iter()
-        .map(|b| (b.dense_bytes + b.shared_expert_bytes) as f64)
-        .sum::<f64>()
-        + model.non_block.output as f64;
-    let total = experts + dense;
-    let share = if total > 0.0 { experts / total } else { 0.0 };
-    (
-        share,
-        f64::from(model.n_expert_used) / f64::from(model.n_expert),
-    )
 }
 
 /// Predicts tg and pp for a placement.

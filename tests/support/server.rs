@@ -294,8 +294,8 @@ pub fn model_id_of(path: &Path) -> String {
 
 impl Server {
     /// `strix-run serve -m GEMMA --host 127.0.0.1 --port 0 --threads 1 --threads-batch 1
-    /// EXTRA...` with an empty
-    /// config directory (no calibration file), waited on until it says it is ready.
+    /// EXTRA...` (no thread pins when EXTRA has its own) with an empty config directory
+    /// (no calibration file), waited on until it says it is ready.
     pub fn start(extra: &[&str]) -> Server {
         Server::start_model(&crate::support::gemma_path(), extra)
     }
